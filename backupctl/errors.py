@@ -1,0 +1,28 @@
+"""Errors a user can fix. The CLI prints them as one line and exits 2; nothing else is caught."""
+
+from __future__ import annotations
+
+
+class BadInput(Exception):
+    """Bad config, flag, file or deployment: names what, what was expected and what was found."""
+
+    def __init__(self, where: str, expected: str, found: object = None) -> None:
+        found_text = (
+            ""
+            if found is None
+            else f", found {found!r}"
+            if not isinstance(found, str)
+            else f", found {found}"
+        )
+        super().__init__(f"{where}: expected {expected}{found_text}")
+
+    @classmethod
+    def message(cls, text: str) -> BadInput:
+        """An error whose text is already in the `key: expected ..., found ...` form."""
+        error = cls.__new__(cls)
+        Exception.__init__(error, text)
+        return error
+
+
+class RefusedError(Exception):
+    """An operation refused on purpose (prod, untagged target): exit 2 with the reason."""

@@ -1,0 +1,176 @@
+"""Offline preview: run the Pulumi program under mocks with a stack's config, record a deployment.
+
+The result has the shape of ``pulumi stack export`` (version 3): ``deployment.resources[]`` with
+``urn``, ``type``, ``custom``, ``id``, ``parent``, ``dependencies``, ``propertyDependencies``,
+``inputs``, ``outputs``, ``protect`` and ``retainOnDelete``, the root stack first with the exports.
+Several stacks can be previewed in one process; each gets a fresh runtime and root stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import runpy
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import empty_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from backupctl.errors import BadInput
+from backupctl.mocks import DEFAULT_ACCOUNT, AwsMocks
+from backupctl.stackconfig import StackConfig, load_stack_config
+
+ASSET_SIG = "4dabf18193072939515e22adb298388d"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):")
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties to JSON as `pulumi stack export` writes them (archives by signature)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.AssetArchive):
+        return {ASSET_SIG: ARCHIVE_SIG, "assets": {k: _plain(v) for k, v in value.assets.items()}}
+    if isinstance(value, pulumi.FileArchive):
+        return {ASSET_SIG: ARCHIVE_SIG, "path": value.path}
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return {ASSET_SIG: ARCHIVE_SIG, "path": getattr(value, "path", "")}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps what the engine would: parents, dependencies, options, outputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: dict[str, dict[str, Any]] = {}
+        self.stack_outputs: dict[str, Any] = {}
+        self.root_urn = ""
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them: the whole parent type chain, the root stack left out."""
+        if parent and "::pulumi:pulumi:Stack::" not in parent:
+            type_ = parent.split("::")[2] + "$" + type_
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        inputs = rpc.deserialize_properties(request.object)
+        record: dict[str, Any] = {
+            "urn": response.urn,
+            "custom": bool(request.custom),
+            "type": request.type,
+            "inputs": _plain(inputs),
+            "outputs": {},
+            "parent": request.parent or None,
+            "dependencies": sorted(set(request.dependencies)),
+            "propertyDependencies": {k: sorted(set(v.urns)) for k, v in request.propertyDependencies.items()},
+            "protect": bool(request.protect),
+            "retainOnDelete": bool(request.retainOnDelete),
+        }
+        if request.type == "pulumi:pulumi:Stack":
+            self.root_urn = response.urn
+            record["parent"] = None
+        else:
+            registration = self.resources.get(response.urn)
+            if registration is not None and request.custom:
+                record["id"] = registration.id
+                record["outputs"] = _plain(registration.state)
+            if request.importId:
+                record["importId"] = request.importId
+        self.records[response.urn] = record
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.root_urn:
+            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
+        return empty_pb2.Empty()
+
+
+def _account_of(values: Mapping[str, str]) -> str:
+    for value in values.values():
+        match = _ACCOUNT_RE.search(value)
+        if match:
+            return match.group(1)
+    return DEFAULT_ACCOUNT
+
+
+def run_stack(config: StackConfig) -> dict[str, Any]:
+    """Run the program of ``config`` under mocks and return a `pulumi stack export`-shaped deployment."""
+    region = config.values.get("aws:region", "us-east-1")
+    _fresh_event_loop()
+    monitor = RecordingMonitor(AwsMocks(_account_of(config.values), region))
+    mock_settings = pulumi_mocks.MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        engine=pulumi_mocks.MockEngine(None),
+        project=config.project,
+        stack=config.stack,
+        dry_run=True,
+        organization="organization",
+        callbacks=None,
+    )
+    settings.configure(mock_settings)
+    settings.ROOT.set(None)  # a fresh root stack per preview (set_mocks only makes one per process)
+    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    project_dir = str(config.project_dir)
+    if project_dir not in sys.path:
+        sys.path.insert(0, project_dir)
+
+    def program() -> None:
+        runpy.run_path(str(config.main), run_name="__main__")
+
+    try:
+        _sync_await(run_in_stack(program))
+    except pulumi.RunError as exc:
+        raise BadInput.message(f"Pulumi.{config.stack}.yaml: {exc}") from None
+    resources = sorted(monitor.records.values(), key=lambda r: (r["type"] != "pulumi:pulumi:Stack", r["urn"]))
+    for resource in resources:
+        if resource["type"] == "pulumi:pulumi:Stack":
+            resource["outputs"] = monitor.stack_outputs
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {
+                "time": "1970-01-01T00:00:00Z",
+                "magic": "",
+                "version": f"backupctl-preview/{pulumi.__name__}",
+            },
+            "resources": resources,
+        },
+    }
+
+
+def preview_stack(project_dir: Path, stack: str) -> dict[str, Any]:
+    return run_stack(load_stack_config(project_dir, stack))
+
+
+def _fresh_event_loop() -> None:
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def close_runtime() -> None:
+    """Close the mock runtime's event loop so interpreter exit prints nothing alarming."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

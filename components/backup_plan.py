@@ -1,0 +1,231 @@
+"""AWS Backup: the CMK-encrypted vault, its lock, and the runbook's schedule (runbook 1.1, 2).
+
+The plan has a daily rule kept 7 days and a weekly rule kept 30 days; critical databases also get a
+continuous (PITR) rule in a second plan, selected by their criticality tag. Every database is selected
+by the ``maestro:backup=true`` tag. The vault is locked (compliance mode in prod), notifies the alerts
+topic of failed jobs, and a quarterly restore testing plan restores the newest recovery point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.database import BACKUP_SELECTION_TAG
+from components.iam import assume_role_policy
+
+DAILY_SCHEDULE = "cron(0 3 * * ? *)"  # after the RDS backup window
+WEEKLY_SCHEDULE = "cron(0 4 ? * SUN *)"
+RESTORE_TEST_SCHEDULE = "cron(0 6 1 1,4,7,10 ? *)"  # quarterly (runbook 2)
+START_WINDOW_MINUTES = 60
+COMPLETION_WINDOW_MINUTES = 24 * 60
+VAULT_LOCK_MAX_RETENTION_DAYS = 400  # nobody keeps a recovery point beyond a year and a quarter by mistake
+VAULT_EVENTS = [
+    "BACKUP_JOB_FAILED",
+    "RESTORE_JOB_FAILED",
+    "COPY_JOB_FAILED",
+    "S3_BACKUP_OBJECT_FAILED",
+    "RECOVERY_POINT_MODIFIED",
+]
+BACKUP_ROLE_POLICIES = [
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+    "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+]
+
+
+@dataclass(frozen=True)
+class BackupPlanArgs:
+    environment: str
+    name_prefix: str
+    kms_key_arn: pulumi.Input[str]
+    daily_retention_days: int
+    weekly_retention_days: int
+    continuous_retention_days: int
+    vault_lock_mode: str  # none | governance | compliance
+    vault_lock_changeable_days: int
+    alerts_topic_arn: pulumi.Input[str]
+    critical_databases: bool
+    schedule_timezone: str = "UTC"
+    dr_region: str | None = None
+    dr_kms_key_arn: pulumi.Input[str] | None = None
+    drill_subnet_group_name: pulumi.Input[str] | None = None
+    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class BackupPlan(pulumi.ComponentResource):
+    vault_name: pulumi.Output[str]
+    vault_arn: pulumi.Output[str]
+    plan_id: pulumi.Output[str]
+    pitr_plan_id: pulumi.Output[str] | None = None
+    dr_vault_arn: pulumi.Output[str] | None = None
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BackupPlanArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("maestro:backup_plan:BackupPlan", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        base = f"{args.name_prefix}-{args.environment}"
+        vault = aws.backup.Vault(
+            f"{name}-vault",
+            name=f"{base}-vault",
+            kms_key_arn=args.kms_key_arn,
+            force_destroy=False,
+            tags=dict(args.tags),
+            opts=stateful,
+        )
+        self.vault_name, self.vault_arn = vault.name, vault.arn
+        if args.vault_lock_mode != "none":
+            # A lock with changeable_for_days becomes immutable (compliance mode) after that grace time;
+            # without it the lock stays in governance mode and privileged IAM can still remove it.
+            aws.backup.VaultLockConfiguration(
+                f"{name}-vault-lock",
+                backup_vault_name=vault.name,
+                min_retention_days=args.daily_retention_days,
+                max_retention_days=VAULT_LOCK_MAX_RETENTION_DAYS,
+                changeable_for_days=args.vault_lock_changeable_days
+                if args.vault_lock_mode == "compliance"
+                else None,
+                opts=stateful,
+            )
+        aws.backup.VaultNotifications(
+            f"{name}-vault-notifications",
+            backup_vault_name=vault.name,
+            sns_topic_arn=args.alerts_topic_arn,
+            backup_vault_events=VAULT_EVENTS,
+            opts=child,
+        )
+        copy_actions: list[Any] = []
+        if args.dr_region is not None:
+            dr_vault = aws.backup.Vault(
+                f"{name}-dr-vault",
+                name=f"{base}-dr-vault",
+                kms_key_arn=args.dr_kms_key_arn,
+                region=args.dr_region,
+                force_destroy=False,
+                tags=dict(args.tags),
+                opts=stateful,
+            )
+            self.dr_vault_arn = dr_vault.arn
+            copy_actions = [
+                {
+                    "destination_vault_arn": dr_vault.arn,
+                    "lifecycle": {"delete_after": args.weekly_retention_days},
+                }
+            ]
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=f"{base}-backup",
+            assume_role_policy=assume_role_policy("backup.amazonaws.com"),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        for index, policy_arn in enumerate(BACKUP_ROLE_POLICIES):
+            aws.iam.RolePolicyAttachment(
+                f"{name}-role-policy-{index}", role=role.name, policy_arn=policy_arn, opts=child
+            )
+        self.role_arn = role.arn
+
+        def rule(rule_name: str, schedule: str, keep_days: int, **extra: Any) -> Any:
+            return {
+                "rule_name": rule_name,
+                "target_vault_name": vault.name,
+                "schedule": schedule,
+                "schedule_expression_timezone": args.schedule_timezone,
+                "start_window": START_WINDOW_MINUTES,
+                "completion_window": COMPLETION_WINDOW_MINUTES,
+                "lifecycle": {"delete_after": keep_days},
+                "recovery_point_tags": {**args.tags, "maestro:rule": rule_name},
+                **extra,
+            }
+
+        plan = aws.backup.Plan(
+            f"{name}-plan",
+            name=f"{base}-daily-weekly",
+            rules=[
+                rule("daily", DAILY_SCHEDULE, args.daily_retention_days, copy_actions=copy_actions),
+                rule("weekly", WEEKLY_SCHEDULE, args.weekly_retention_days, copy_actions=copy_actions),
+            ],
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.plan_id = plan.id
+        selection_tag: list[Any] = [
+            {"type": "STRINGEQUALS", "key": BACKUP_SELECTION_TAG[0], "value": BACKUP_SELECTION_TAG[1]}
+        ]
+        aws.backup.Selection(
+            f"{name}-selection",
+            name=f"{base}-tagged",
+            plan_id=plan.id,
+            iam_role_arn=role.arn,
+            selection_tags=selection_tag,
+            opts=child,
+        )
+        if args.critical_databases:
+            # Continuous backup keeps PITR under the vault's lock too; its retention equals the RDS
+            # retention so AWS Backup and the instance never disagree about it.
+            pitr_plan = aws.backup.Plan(
+                f"{name}-pitr-plan",
+                name=f"{base}-continuous",
+                rules=[
+                    rule(
+                        "continuous",
+                        "cron(0 * * * ? *)",
+                        args.continuous_retention_days,
+                        enable_continuous_backup=True,
+                    )
+                ],
+                tags=dict(args.tags),
+                opts=child,
+            )
+            self.pitr_plan_id = pitr_plan.id
+            aws.backup.Selection(
+                f"{name}-pitr-selection",
+                name=f"{base}-critical",
+                plan_id=pitr_plan.id,
+                iam_role_arn=role.arn,
+                selection_tags=[{"type": "STRINGEQUALS", "key": "maestro:criticality", "value": "critical"}],
+                opts=child,
+            )
+
+        testing = aws.backup.RestoreTestingPlan(
+            f"{name}-restore-testing",
+            name=f"{args.name_prefix}_{args.environment}_quarterly".replace("-", "_"),
+            schedule_expression=RESTORE_TEST_SCHEDULE,
+            schedule_expression_timezone=args.schedule_timezone,
+            start_window_hours=24,
+            recovery_point_selection={
+                "algorithm": "LATEST_WITHIN_WINDOW",
+                "include_vaults": [vault.arn],
+                "recovery_point_types": ["SNAPSHOT", "CONTINUOUS"],
+                "selection_window_days": args.daily_retention_days,
+            },
+            tags=dict(args.tags),
+            opts=child,
+        )
+        overrides = (
+            {"dbsubnetgroupname": args.drill_subnet_group_name}
+            if args.drill_subnet_group_name is not None
+            else None
+        )
+        aws.backup.RestoreTestingSelection(
+            f"{name}-restore-testing-selection",
+            name="databases",
+            restore_testing_plan_name=testing.name,
+            protected_resource_type="RDS",
+            iam_role_arn=role.arn,
+            protected_resource_conditions={
+                "string_equals": [{"key": f"aws:ResourceTag/{BACKUP_SELECTION_TAG[0]}", "value": "true"}]
+            },
+            restore_metadata_overrides=overrides,
+            validation_window_hours=4,
+            opts=child,
+        )
+        self.register_outputs(
+            {"vault_name": self.vault_name, "vault_arn": self.vault_arn, "plan_id": self.plan_id}
+        )

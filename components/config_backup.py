@@ -1,0 +1,210 @@
+"""Scheduled operations: the daily config backup (runbook 1.3) and the monthly KMS check (runbook 3).
+
+``ScheduledFunction`` is a Lambda running backupctl's own code on an EventBridge Scheduler schedule,
+with a role that holds only the statements its job needs, an encrypted log group kept a year, and a
+scheduler role that may invoke only that function. The config backup role can list and describe
+secrets but is explicitly denied their values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import assume_role_policy, policy_document
+
+LAMBDA_RUNTIME = "python3.12"
+LOG_RETENTION_DAYS = 365  # runbook 4: operations stay auditable for a year
+SECRET_VALUE_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"]
+
+
+def backupctl_source() -> Path:
+    spec = importlib.util.find_spec("backupctl")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("backupctl is not importable; run `pip install -e .` first")
+    return Path(spec.origin).parent
+
+
+def role_name(name_prefix: str, environment: str, job: str) -> str:
+    """Role names are fixed so bucket policies can name them before the roles exist."""
+    return f"{name_prefix}-{environment}-{job}"
+
+
+@dataclass(frozen=True)
+class ScheduledFunctionArgs:
+    environment: str
+    name_prefix: str
+    job: str  # config-backup | kms-validate
+    handler: str
+    description: str
+    schedule_expression: str
+    schedule_timezone: str
+    statements: Sequence[Mapping[str, Any]]
+    environment_variables: Mapping[str, pulumi.Input[str]]
+    kms_key_arn: pulumi.Input[str]  # encrypts the function's environment and logs
+    logs_kms_key_arn: pulumi.Input[str]
+    timeout_seconds: int = 300
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class ScheduledFunction(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+    schedule_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ScheduledFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("maestro:config_backup:ScheduledFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = role_name(args.name_prefix, args.environment, args.job)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=LOG_RETENTION_DAYS,
+            kms_key_id=args.logs_kms_key_arn,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=function_name,
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            description=args.description,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=role.id,
+            policy=policy_document(
+                [
+                    *args.statements,
+                    {
+                        "Sid": "WriteOwnLogs",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": pulumi.Output.concat(log_group.arn, ":*"),
+                    },
+                ]
+            ),
+            opts=child,
+        )
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=function_name,
+            description=args.description,
+            runtime=LAMBDA_RUNTIME,
+            handler=args.handler,
+            role=role.arn,
+            code=pulumi.AssetArchive({"backupctl": pulumi.FileArchive(str(backupctl_source()))}),
+            timeout=args.timeout_seconds,
+            memory_size=256,
+            kms_key_arn=args.kms_key_arn,
+            environment={"variables": dict(args.environment_variables)},
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "JSON", "log_group": log_group.name},
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            name=f"{function_name}-scheduler",
+            assume_role_policy=assume_role_policy("scheduler.amazonaws.com"),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-scheduler-policy",
+            role=scheduler_role.id,
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "InvokeOnlyThisFunction",
+                        "Effect": "Allow",
+                        "Action": "lambda:InvokeFunction",
+                        "Resource": function.arn,
+                    }
+                ]
+            ),
+            opts=child,
+        )
+        schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            name=function_name,
+            description=args.description,
+            schedule_expression=args.schedule_expression,
+            schedule_expression_timezone=args.schedule_timezone,
+            flexible_time_window={"mode": "OFF"},
+            state="ENABLED",
+            kms_key_arn=args.kms_key_arn,
+            target={
+                "arn": function.arn,
+                "role_arn": scheduler_role.arn,
+                "input": json.dumps({"source": "schedule", "job": args.job}),
+                "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
+            },
+            opts=child,
+        )
+        self.function_name, self.schedule_name, self.role_arn = function.name, schedule.name, role.arn
+        self.register_outputs({"function_name": self.function_name, "schedule_name": self.schedule_name})
+
+
+def config_backup_statements(
+    bucket_arn: pulumi.Input[str],
+    config_key_arn: pulumi.Input[str],
+    region: str,
+    account_id: pulumi.Input[str],
+    parameter_paths: Sequence[str],
+    secrets_prefix: str,
+) -> list[Mapping[str, Any]]:
+    """Least privilege for the daily config backup: read parameters, describe secrets, write snapshots."""
+    parameter_arns = [
+        pulumi.Output.concat("arn:aws:ssm:", region, ":", account_id, ":parameter", path, suffix)
+        for path in parameter_paths
+        for suffix in ("", "/*")
+    ]
+    secret_arns = pulumi.Output.concat(
+        "arn:aws:secretsmanager:", region, ":", account_id, ":secret:", secrets_prefix, "*"
+    )
+    return [
+        {
+            "Sid": "ReadPoliciesAndRoutingPins",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"],
+            "Resource": parameter_arns,
+        },
+        {
+            "Sid": "ListSecretsMetadata",
+            "Effect": "Allow",
+            "Action": "secretsmanager:ListSecrets",
+            "Resource": "*",
+        },
+        {
+            "Sid": "DescribeSecretsMetadata",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"],
+            "Resource": secret_arns,
+        },
+        {"Sid": "NeverReadSecretValues", "Effect": "Deny", "Action": SECRET_VALUE_ACTIONS, "Resource": "*"},
+        {
+            "Sid": "WriteConfigSnapshots",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": pulumi.Output.concat(bucket_arn, "/config/*"),
+        },
+        {"Sid": "ListConfigSnapshots", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+        {
+            "Sid": "EncryptWithConfigKey",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
+            "Resource": config_key_arn,
+        },
+    ]
