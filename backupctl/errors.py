@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+_NOTHING = object()
+
 
 class BadInput(Exception):
     """Bad config, flag, file or deployment: names what, what was expected and what was found."""
 
-    def __init__(self, where: str, expected: str, found: object = None) -> None:
-        found_text = (
-            ""
-            if found is None
-            else f", found {found!r}"
-            if not isinstance(found, str)
-            else f", found {found}"
-        )
+    def __init__(self, where: str, expected: str, found: object = _NOTHING) -> None:
+        if found is _NOTHING:
+            found_text = ""
+        else:
+            found_text = f", found {found}" if isinstance(found, str) else f", found {found!r}"
         super().__init__(f"{where}: expected {expected}{found_text}")
 
     @classmethod

@@ -45,14 +45,16 @@ def render_table(findings: Sequence[Finding], out: TextIO, *, title: str = "", v
     for section in sorted(
         {f.section for f in findings}, key=lambda s: [int(p) for p in s.split(".") if p.isdigit()]
     ):
-        rows = [f for f in findings if f.section == section and (verbose or f.status != "PASS")]
-        if not rows:
-            continue
+        rows = [f for f in findings if f.section == section]
         out.write(f"\n  Runbook {section}\n")
-        for f in rows:
-            out.write(f"    {f.status:<4}  {f.check:<44} {_short(f.resource)}\n")
-            if f.status != "PASS" or verbose:
-                out.write(f"          {f.message}\n")
+        for check in dict.fromkeys(f.check for f in rows):
+            mine = [f for f in rows if f.check == check]
+            failed = [f for f in mine if f.status != "PASS"]
+            if not verbose and not failed:
+                out.write(f"    PASS  {check:<44} {len(mine)} resource(s)\n")
+                continue
+            for f in mine if verbose else failed:
+                out.write(f"    {f.status:<4}  {check:<44} {_short(f.resource)}\n          {f.message}\n")
     counts = summary(findings)
     out.write(
         f"\n  {counts['PASS']} passed, {counts['FAIL']} failed, {counts['WARN']} warnings, "

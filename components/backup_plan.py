@@ -79,19 +79,25 @@ class BackupPlan(pulumi.ComponentResource):
             opts=stateful,
         )
         self.vault_name, self.vault_arn = vault.name, vault.arn
-        if args.vault_lock_mode != "none":
+
+        def lock(vault_resource: aws.backup.Vault, lock_name: str, region: str | None) -> None:
             # A lock with changeable_for_days becomes immutable (compliance mode) after that grace time;
             # without it the lock stays in governance mode and privileged IAM can still remove it.
+            if args.vault_lock_mode == "none":
+                return
             aws.backup.VaultLockConfiguration(
-                f"{name}-vault-lock",
-                backup_vault_name=vault.name,
+                lock_name,
+                backup_vault_name=vault_resource.name,
                 min_retention_days=args.daily_retention_days,
                 max_retention_days=VAULT_LOCK_MAX_RETENTION_DAYS,
                 changeable_for_days=args.vault_lock_changeable_days
                 if args.vault_lock_mode == "compliance"
                 else None,
+                region=region,
                 opts=stateful,
             )
+
+        lock(vault, f"{name}-vault-lock", None)
         aws.backup.VaultNotifications(
             f"{name}-vault-notifications",
             backup_vault_name=vault.name,
@@ -111,6 +117,7 @@ class BackupPlan(pulumi.ComponentResource):
                 opts=stateful,
             )
             self.dr_vault_arn = dr_vault.arn
+            lock(dr_vault, f"{name}-dr-vault-lock", args.dr_region)
             copy_actions = [
                 {
                     "destination_vault_arn": dr_vault.arn,

@@ -125,7 +125,7 @@ def test_vault_is_encrypted_with_the_backup_customer_key(stack: Deployment) -> N
 def test_prod_vault_lock_is_compliance_mode_and_staging_governance(
     staging: Deployment, prod: Deployment
 ) -> None:
-    lock = prod.one("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    lock = prod.one("aws:backup/vaultLockConfiguration:VaultLockConfiguration", "backup-vault-lock")
     assert lock["inputs"]["changeableForDays"] >= 3 and lock["inputs"]["minRetentionDays"] >= 7, lock["urn"]
     staging_lock = staging.one("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
     assert "changeableForDays" not in staging_lock["inputs"], staging_lock["urn"]
@@ -147,6 +147,8 @@ def test_quarterly_restore_testing_plan_exists(stack: Deployment) -> None:
 def test_prod_copies_recovery_points_to_the_dr_vault(prod: Deployment) -> None:
     dr_vault = prod.one(VAULT, "dr-vault")
     assert dr_vault["inputs"]["region"] == "eu-central-1"
+    dr_lock = prod.one("aws:backup/vaultLockConfiguration:VaultLockConfiguration", "dr-vault-lock")
+    assert dr_lock["inputs"]["region"] == "eu-central-1" and dr_lock["inputs"]["changeableForDays"] >= 3
     plan = prod.one(PLAN, "backup-plan")
     for rule in ("daily", "weekly"):
         assert _rule(plan, rule)["copyActions"][0]["destinationVaultArn"] == dr_vault["outputs"]["arn"]
