@@ -25,6 +25,7 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/preview_scale.py
+	$(BIN)/python bench/check_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
