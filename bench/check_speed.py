@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from preview_scale import PROJECT, _project_with  # noqa: E402
+from preview_scale import PROJECT, _project_with
 
-from backupctl.check import run_rules  # noqa: E402
-from backupctl.preview import close_runtime, preview_stack  # noqa: E402
+from backupctl.check import run_rules
+from backupctl.preview import close_runtime, preview_stack
 
 
 def timed(project: Path, stacks: list[str]) -> tuple[float, int]:
