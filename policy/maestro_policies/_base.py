@@ -68,6 +68,27 @@ def describe(text: str, section: str, controls: Sequence[str]) -> str:
     return f"Runbook {section}: {text}{ids}"
 
 
+def _rule(
+    kind: type[ResourceValidationPolicy] | type[StackValidationPolicy],
+    name: str,
+    text: str,
+    section: str,
+    controls: Sequence[str],
+    targets: Sequence[str],
+    validate: Any,
+    config: Mapping[str, Any] | None,
+    level: EnforcementLevel,
+) -> Rule:
+    policy = kind(
+        name=name,
+        description=describe(text, section, controls),
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=dict(config)) if config else None,
+    )
+    return Rule(policy, section, tuple(controls), tuple(targets))
+
+
 def resource_rule(
     name: str,
     text: str,
@@ -78,14 +99,7 @@ def resource_rule(
     config: Mapping[str, Any] | None = None,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
 ) -> Rule:
-    policy = ResourceValidationPolicy(
-        name=name,
-        description=describe(text, section, controls),
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties=dict(config)) if config else None,
-    )
-    return Rule(policy, section, tuple(controls), tuple(targets))
+    return _rule(ResourceValidationPolicy, name, text, section, controls, targets, validate, config, level)
 
 
 def stack_rule(
@@ -98,14 +112,7 @@ def stack_rule(
     config: Mapping[str, Any] | None = None,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
 ) -> Rule:
-    policy = StackValidationPolicy(
-        name=name,
-        description=describe(text, section, controls),
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties=dict(config)) if config else None,
-    )
-    return Rule(policy, section, tuple(controls), tuple(targets))
+    return _rule(StackValidationPolicy, name, text, section, controls, targets, validate, config, level)
 
 
 def threshold_schema(default: int, floor: int, why: str) -> dict[str, Any]:
