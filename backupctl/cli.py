@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
 from backupctl import __version__
 from backupctl.errors import BadInput, RefusedError
 
@@ -131,6 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except (BadInput, RefusedError) as exc:
         print(f"backupctl: error: {exc}", file=sys.stderr)
+        return 2
+    except NoCredentialsError:
+        print(
+            "backupctl: error: AWS credentials: expected a profile, environment variables or a role, "
+            "found none",
+            file=sys.stderr,
+        )
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        # An AWS call failed for a reason the checks do not expect (access denied, throttled past retries).
+        print(f"backupctl: error: AWS: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("backupctl: interrupted", file=sys.stderr)

@@ -76,3 +76,7 @@ def register(sub: Any) -> None:
     output.add_argument("--sarif", action="store_true", help="failures as SARIF 2.1.0 for code scanning")
     p.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     p.set_defaults(handler=cmd_check)
+
+    from backupctl import ops  # noqa: PLC0415
+
+    ops.register(sub)

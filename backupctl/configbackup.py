@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,3 +145,190 @@ def write_snapshot(s3: Any, bucket: str, kms_key_id: str | None, snapshot: Snaps
         **extra,
     )
     return manifest
+
+
+# ---- restore (runbook 1.3 and drill step 6) -------------------------------------------------------
+
+SNAPSHOT_KEY = re.compile(r"^config/(?P<env>[^/]+)/\d{4}-\d{2}-\d{2}/(?P<ts>\d{8}T\d{6}Z)\.json$")
+RESTORABLE_TYPES = ("String", "StringList")
+
+
+class SnapshotRefused(Exception):
+    """The snapshot does not match its manifest (tampered or truncated): it is never applied."""
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    key: str
+    created_at: datetime
+
+    @property
+    def manifest_key(self) -> str:
+        return self.key.removesuffix(".json") + ".manifest.json"
+
+
+def list_snapshots(s3: Any, bucket: str, environment: str) -> list[SnapshotRef]:
+    refs = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{SNAPSHOT_PREFIX}/{environment}/"
+    ):
+        for obj in page.get("Contents", []):
+            match = SNAPSHOT_KEY.match(obj["Key"])
+            if match and match["env"] == environment:
+                moment = datetime.strptime(match["ts"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                refs.append(SnapshotRef(obj["Key"], moment))
+    return sorted(refs, key=lambda r: r.created_at)
+
+
+def load_snapshot(s3: Any, bucket: str, ref: SnapshotRef) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The snapshot document and its manifest, after the SHA-256 and schema are checked."""
+    try:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=ref.manifest_key)["Body"].read())
+        body = s3.get_object(Bucket=bucket, Key=ref.key)["Body"].read()
+    except ClientError as exc:
+        raise SnapshotRefused(
+            f"s3://{bucket}/{ref.key}: snapshot or manifest unreadable "
+            f"({exc.response.get('Error', {}).get('Code')})"
+        ) from None
+    except json.JSONDecodeError:
+        raise SnapshotRefused(f"s3://{bucket}/{ref.manifest_key}: the manifest is not JSON") from None
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != manifest.get("sha256"):
+        raise SnapshotRefused(
+            f"s3://{bucket}/{ref.key}: SHA-256 {digest[:12]}... does not match the manifest's "
+            f"{str(manifest.get('sha256'))[:12]}...; refusing a tampered or truncated snapshot"
+        )
+    document = json.loads(body)
+    if document.get("schema") != SCHEMA:
+        raise SnapshotRefused(
+            f"s3://{bucket}/{ref.key}: schema {document.get('schema')!r}, expected {SCHEMA}"
+        )
+    return document, manifest
+
+
+@dataclass
+class Change:
+    kind: str  # parameter | secret
+    action: str  # add | change | remove | keep | retag | rotation | needs-value
+    name: str
+    detail: str
+    apply: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "name": self.name,
+            "detail": self.detail,
+            "apply": self.apply,
+        }
+
+
+def _tags(entry: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in entry.get("Tags", []) or []}
+
+
+def _rotation(entry: dict[str, Any]) -> tuple[bool, str | None, Any]:
+    return bool(entry.get("RotationEnabled")), entry.get("RotationLambdaARN"), entry.get("RotationRules")
+
+
+def plan_restore(document: dict[str, Any], live: Snapshot, *, prune: bool) -> list[Change]:
+    """The diff from live to the snapshot. Values of SecureString parameters and secrets are never known
+    to the tool, so those are listed as needing a value instead of being restored."""
+    changes: list[Change] = []
+    wanted = {p["Name"]: p for p in document.get("parameters", [])}
+    have = {p["Name"]: p for p in live.parameters}
+    for name, p in sorted(wanted.items()):
+        current = have.get(name)
+        if p.get("Type") not in RESTORABLE_TYPES:
+            if current is None:
+                changes.append(
+                    Change("parameter", "needs-value", name, f"{p.get('Type')}: re-supply the value", False)
+                )
+            continue
+        if current is None:
+            changes.append(Change("parameter", "add", name, f"= {p.get('Value')!r}"))
+        elif (current.get("Value"), current.get("Type")) != (p.get("Value"), p.get("Type")):
+            changes.append(
+                Change("parameter", "change", name, f"{current.get('Value')!r} -> {p.get('Value')!r}")
+            )
+    for name in sorted(set(have) - set(wanted)):
+        if prune:
+            changes.append(Change("parameter", "remove", name, "not in the snapshot (--prune)"))
+        else:
+            changes.append(
+                Change("parameter", "keep", name, "not in the snapshot; --prune would delete it", False)
+            )
+    live_secrets = {s["Name"]: s for s in live.secrets}
+    for s in sorted(document.get("secrets", []), key=lambda x: x["Name"]):
+        current = live_secrets.get(s["Name"])
+        if current is None:
+            changes.append(
+                Change(
+                    "secret", "needs-value", s["Name"], "missing: create it and re-supply its value", False
+                )
+            )
+            continue
+        if _tags(current) != _tags(s):
+            changes.append(Change("secret", "retag", s["Name"], f"tags {_tags(current)} -> {_tags(s)}"))
+        if _rotation(current) != _rotation(s):
+            changes.append(
+                Change(
+                    "secret",
+                    "rotation",
+                    s["Name"],
+                    f"rotation {'on' if current.get('RotationEnabled') else 'off'} -> "
+                    f"{'on' if s.get('RotationEnabled') else 'off'} {s.get('RotationRules') or ''}".rstrip(),
+                )
+            )
+    return changes
+
+
+def live_state(
+    ssm: Any, secrets: Any, *, environment: str, paths: Sequence[str], secrets_prefix: str
+) -> Snapshot:
+    return collect(ssm, secrets, environment=environment, paths=paths, secrets_prefix=secrets_prefix)
+
+
+def apply_restore(changes: Sequence[Change], document: dict[str, Any], ssm: Any, secrets: Any) -> int:
+    """Applies the applicable changes; returns how many were applied."""
+    wanted = {p["Name"]: p for p in document.get("parameters", [])}
+    secret_docs = {s["Name"]: s for s in document.get("secrets", [])}
+    applied = 0
+    for change in changes:
+        if not change.apply:
+            continue
+        if change.kind == "parameter" and change.action in ("add", "change"):
+            p = wanted[change.name]
+            ssm.put_parameter(
+                Name=change.name,
+                Value=p.get("Value", ""),
+                Type=p["Type"],
+                DataType=p.get("DataType", "text"),
+                Overwrite=True,
+            )
+        elif change.kind == "parameter" and change.action == "remove":
+            ssm.delete_parameter(Name=change.name)
+        elif change.action == "retag":
+            s = secret_docs[change.name]
+            live = secrets.describe_secret(SecretId=change.name)
+            stale = sorted(set(_tags(live)) - set(_tags(s)))
+            if stale:
+                secrets.untag_resource(SecretId=change.name, TagKeys=stale)
+            if s.get("Tags"):
+                secrets.tag_resource(SecretId=change.name, Tags=s["Tags"])
+        elif change.action == "rotation":
+            s = secret_docs[change.name]
+            if s.get("RotationEnabled") and s.get("RotationLambdaARN"):
+                secrets.rotate_secret(
+                    SecretId=change.name,
+                    RotationLambdaARN=s["RotationLambdaARN"],
+                    RotationRules=s.get("RotationRules") or {},
+                    RotateImmediately=False,
+                )
+            else:
+                secrets.cancel_rotate_secret(SecretId=change.name)
+        else:
+            continue
+        applied += 1
+    return applied

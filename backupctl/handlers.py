@@ -1,5 +1,5 @@
 """AWS Lambda entry points. They read their settings from the environment the Pulumi program sets and
-run the same code as the CLI (runbook 1.3 daily config backup)."""
+run the same code as the CLI (runbook 1.3 daily config backup, runbook 3 KMS validation)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import boto3
 
+from backupctl.aws import S3, Clients, Kms
 from backupctl.configbackup import collect, write_snapshot
+from backupctl.kmscheck import KeyValidation
 
 
 def config_backup(event: dict[str, Any], context: Any, session: Any = None) -> dict[str, Any]:
@@ -43,3 +45,32 @@ def config_backup(event: dict[str, Any], context: Any, session: Any = None) -> d
         )
     )
     return manifest
+
+
+def kms_validate(event: dict[str, Any], context: Any, session: Any = None) -> dict[str, Any]:
+    """Monthly KMS post-rotation validation (runbook 3); failures go to the alerts topic."""
+    del context
+    clients = Clients(session or boto3.Session())
+    env = os.environ
+    findings = KeyValidation(
+        Kms(clients),
+        S3(clients),
+        environment=env["MAESTRO_ENVIRONMENT"],
+        bucket=env["MAESTRO_CONFIG_BUCKET"],
+        config_key_arn=env.get("MAESTRO_CONFIG_KMS_KEY"),
+    ).run(json.loads(env["MAESTRO_KEY_ARNS"]))
+    failed = [f for f in findings if f.status == "FAIL"]
+    if failed:
+        clients.client("sns").publish(
+            TopicArn=env["MAESTRO_ALERTS_TOPIC"],
+            Subject=f"maestro-backup {env['MAESTRO_ENVIRONMENT']}: KMS validation failed"[:100],
+            Message="\n".join(f"{f.check} {f.resource}: {f.message}" for f in failed),
+        )
+    result = {
+        "event": "kms-validate",
+        "source": event.get("source", "manual"),
+        "result": "fail" if failed else "ok",
+        "findings": [f.to_dict() for f in findings],
+    }
+    print(json.dumps(result))
+    return result

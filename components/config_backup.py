@@ -208,3 +208,40 @@ def config_backup_statements(
             "Resource": config_key_arn,
         },
     ]
+
+
+def kms_validation_statements(
+    key_arns: Sequence[pulumi.Input[str]],
+    bucket_arn: pulumi.Input[str],
+    config_key_arn: pulumi.Input[str],
+    environment: str,
+    alerts_topic_arn: pulumi.Input[str],
+) -> list[Mapping[str, Any]]:
+    """Least privilege for the monthly KMS validation: only the stack's keys, its canaries, its topic."""
+    return [
+        {
+            "Sid": "ValidateOnlyTheStackKeys",
+            "Effect": "Allow",
+            "Action": [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GetKeyRotationStatus",
+                "kms:ListKeyRotations",
+            ],
+            "Resource": list(key_arns),
+        },
+        {
+            "Sid": "WriteCanariesWithConfigKey",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey"],
+            "Resource": config_key_arn,
+        },
+        {
+            "Sid": "KeepCanaries",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": pulumi.Output.concat(bucket_arn, f"/config/{environment}/kms-canary/*"),
+        },
+        {"Sid": "AlertOnFailure", "Effect": "Allow", "Action": "sns:Publish", "Resource": alerts_topic_arn},
+    ]

@@ -22,6 +22,7 @@ from components.config_backup import (
     ScheduledFunction,
     ScheduledFunctionArgs,
     config_backup_statements,
+    kms_validation_statements,
     role_name,
 )
 from components.database import Database, DatabaseArgs, DatabaseNetwork, DatabaseNetworkArgs
@@ -267,6 +268,38 @@ class Platform(pulumi.ComponentResource):
             child,
         )
 
+        # Runbook 3: monthly KMS post-rotation validation, failures to the alerts topic.
+        kms_job = ScheduledFunction(
+            f"{name}-kms-validate",
+            ScheduledFunctionArgs(
+                environment=env,
+                name_prefix=prefix,
+                job="kms-validate",
+                handler="backupctl.handlers.kms_validate",
+                description="Monthly KMS rotation and canary-decrypt validation (runbook 3)",
+                schedule_expression=s.kms_validation_schedule,
+                schedule_timezone=s.schedule_timezone,
+                statements=kms_validation_statements(
+                    list(keys.arns.values()),
+                    config_bucket.bucket_arn,
+                    keys.arns["config"],
+                    env,
+                    alerts.topic_arn,
+                ),
+                environment_variables={
+                    "MAESTRO_CONFIG_BUCKET": config_bucket.bucket_name,
+                    "MAESTRO_CONFIG_KMS_KEY": keys.arns["config"],
+                    "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(keys.arns),
+                    "MAESTRO_ALERTS_TOPIC": alerts.topic_arn,
+                    "MAESTRO_ENVIRONMENT": env,
+                },
+                kms_key_arn=keys.arns["config"],
+                logs_kms_key_arn=keys.arns["logs"],
+                tags=tags,
+            ),
+            child,
+        )
+
         # Runbook 4: audit trail, Backup Audit Manager, reports.
         critical = [d for d in s.databases if d.criticality == "critical"] or list(s.databases)
         audit = Audit(
@@ -319,6 +352,8 @@ class Platform(pulumi.ComponentResource):
             "alertsTopicArn": alerts.topic_arn,
             "configBackupFunction": config_job.function_name,
             "configBackupSchedule": config_job.schedule_name,
+            "kmsValidationFunction": kms_job.function_name,
+            "kmsValidationSchedule": kms_job.schedule_name,
             "parameterPaths": list(s.parameter_paths),
             "secretsPrefix": s.secrets_prefix,
             "drillTarget": s.drill_target,

@@ -320,6 +320,18 @@ MUTATIONS: list[tuple[str, str, Mutation, str]] = [
         "is disabled",
     ),
     (
+        "scheduler-schedule-kms-validation",
+        "staging",
+        setting("aws:scheduler/schedule:Schedule", "kms-validate", "scheduleExpression", "rate(90 days)"),
+        "less often than monthly",
+    ),
+    (
+        "scheduler-schedule-kms-validation",
+        "prod",
+        remove("aws:scheduler/schedule:Schedule", "kms-validate"),
+        "no EventBridge Scheduler schedule invokes the KMS validation",
+    ),
+    (
         "cloudtrail-trail-multi-region-validation",
         "prod",
         setting("aws:cloudtrail/trail:Trail", "", "enableLogFileValidation", False),

@@ -299,6 +299,40 @@ def test_config_backup_role_can_never_read_secret_values(stack: Deployment) -> N
     assert "secretsmanager:GetSecretValue" in deny["Action"], policy_resource["urn"]
 
 
+def test_monthly_kms_validation_schedule_targets_its_function(stack: Deployment) -> None:
+    schedule = stack.one("aws:scheduler/schedule:Schedule", "kms-validate")
+    assert schedule["inputs"]["scheduleExpression"] == "cron(0 6 1 * ? *)", schedule["urn"]
+    assert schedule["inputs"]["state"] == "ENABLED", schedule["urn"]
+    function = stack.one("aws:lambda/function:Function", "kms-validate")
+    assert schedule["inputs"]["target"]["arn"] == function["outputs"]["arn"], schedule["urn"]
+    assert function["inputs"]["handler"] == "backupctl.handlers.kms_validate", function["urn"]
+    variables = function["inputs"]["environment"]["variables"]
+    assert json.loads(variables["MAESTRO_KEY_ARNS"]) == stack.outputs["keyArns"], function["urn"]
+    assert variables["MAESTRO_ALERTS_TOPIC"] == stack.outputs["alertsTopicArn"], function["urn"]
+
+
+def test_kms_validation_role_touches_only_the_stack_keys_canaries_and_topic(stack: Deployment) -> None:
+    policy_resource = stack.one("aws:iam/rolePolicy:RolePolicy", "kms-validate-role-policy")
+    statements = json.loads(policy_resource["inputs"]["policy"])["Statement"]
+    keys = set(stack.outputs["keyArns"].values())
+    kms = next(s for s in statements if "kms:Decrypt" in s["Action"])
+    assert set(kms["Action"]) == {
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GetKeyRotationStatus",
+        "kms:ListKeyRotations",
+    }, policy_resource["urn"]
+    assert set(kms["Resource"]) == keys, policy_resource["urn"]
+    for statement in statements:
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        assert "*" not in resources, statement
+    s3 = next(s for s in statements if "s3:PutObject" in s["Action"])
+    assert s3["Resource"].endswith(f"/config/{stack.outputs['environment']}/kms-canary/*"), s3
+
+
 # --- runbook 4: audit -----------------------------------------------------------------------------------
 
 
@@ -351,7 +385,15 @@ def test_staging_has_an_isolated_drill_network_and_prod_has_none(
 
 
 def test_stack_outputs_name_what_the_ops_cli_needs(stack: Deployment) -> None:
+    from backupctl.ops import CONFIG_OUTPUTS, KMS_OUTPUTS
+    from backupctl.verify import BUCKET_OUTPUTS, REQUIRED_OUTPUTS, SCHEDULE_OUTPUTS
+
     needed = {
+        *REQUIRED_OUTPUTS,
+        *CONFIG_OUTPUTS,
+        *KMS_OUTPUTS,
+        *BUCKET_OUTPUTS,
+        *SCHEDULE_OUTPUTS,
         "environment",
         "region",
         "databases",

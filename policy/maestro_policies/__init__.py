@@ -27,6 +27,7 @@ from maestro_policies import (
     s3_bucket_tls_only,
     s3_bucket_versioning,
     scheduler_schedule_daily_config_backup,
+    scheduler_schedule_kms_validation,
 )
 from maestro_policies._base import Rule
 
@@ -52,6 +53,7 @@ RULES: list[Rule] = [
         s3_bucket_config_restricted,
         iam_role_config_backup_no_secret_values,
         scheduler_schedule_daily_config_backup,
+        scheduler_schedule_kms_validation,
         cloudtrail_trail_multi_region_validation,
         backup_alerts_failed_jobs,
     )

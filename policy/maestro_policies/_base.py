@@ -46,6 +46,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 CONFIG_BACKUP_HANDLER = "backupctl.handlers.config_backup"
+KMS_VALIDATE_HANDLER = "backupctl.handlers.kms_validate"
 AWS_MANAGED_KEY = re.compile(r"(^|:)alias/aws/")
 
 
@@ -198,8 +199,20 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def schedules_invoking(resources: Sequence[Any], handler: str) -> list[Any]:
+    """The Scheduler schedules whose target is a Lambda function running ``handler``."""
+    functions = [f for f in of_type(resources, FUNCTION) if get(f.props, "handler") == handler]
+    targets = {get(f.props, "arn") for f in functions} | {f.urn for f in functions}
+    return [
+        s
+        for s in of_type(resources, SCHEDULE)
+        if get(s.props, "target", "arn") in targets
+        or any(d.urn in targets for d in s.property_dependencies.get("target", []))
+    ]
+
+
 def cron_kind(expression: str) -> str:
-    """daily, weekly, hourly or other, from an AWS cron()/rate() expression."""
+    """daily, weekly, monthly, hourly or other, from an AWS cron()/rate() expression."""
     text = expression.strip()
     if text.startswith("rate("):
         amount, _, unit = text[5:-1].strip().partition(" ")
@@ -217,6 +230,8 @@ def cron_kind(expression: str) -> str:
         return "weekly"
     if dom in ("*", "?"):
         return "hourly" if hour in ("*",) or "/" in hour else "daily"
+    if dom.isdigit() and _month in ("*", "?"):
+        return "monthly"
     return "other"
 
 

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from maestro_policies._base import (
     CONFIG_BACKUP_HANDLER,
-    FUNCTION,
     SCHEDULE,
     cron_kind,
     get,
-    of_type,
+    schedules_invoking,
     stack_rule,
 )
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    resources = list(args.resources)
-    functions = [f for f in of_type(resources, FUNCTION) if get(f.props, "handler") == CONFIG_BACKUP_HANDLER]
-    targets = {get(f.props, "arn") for f in functions} | {f.urn for f in functions}
-    schedules = [
-        s
-        for s in of_type(resources, SCHEDULE)
-        if get(s.props, "target", "arn") in targets
-        or any(d.urn in targets for d in s.property_dependencies.get("target", []))
-    ]
+    schedules = schedules_invoking(list(args.resources), CONFIG_BACKUP_HANDLER)
     if not schedules:
         report_violation(
             "no EventBridge Scheduler schedule invokes the config backup (runbook 1.3 daily sync)", None

@@ -1,0 +1,69 @@
+"""The operations audit trail (runbook 4): one JSON line per command run (who, what, when, result).
+
+Lines go to stderr, or are appended to ``--audit-log FILE``; config and kms runs also store a copy in the
+config bucket under ``config/<env>/audit/``. Records carry names, counts and results, never values.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from backupctl.errors import BadInput
+
+AUDIT_SCHEMA = "maestro-backup/audit@1"
+
+
+def actor(clients: Any = None) -> str:
+    """The caller's IAM identity when known, else the local user (CI runners set GITHUB_ACTOR)."""
+    if clients is not None:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            return str(clients.client("sts").get_caller_identity()["Arn"])
+        except (BotoCoreError, ClientError):
+            pass  # the audit line must not fail the command it records; fall back to the local user
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return os.environ.get("GITHUB_ACTOR", user)
+
+
+def record(
+    command: str, *, stack: str | None, result: str, who: str, started: datetime, **details: Any
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "schema": AUDIT_SCHEMA,
+        "time": now.isoformat(),
+        "who": who,
+        "command": command,
+        "stack": stack,
+        "result": result,
+        "durationSeconds": round((now - started).total_seconds(), 3),
+        **details,
+    }
+
+
+def emit(entry: dict[str, Any], audit_log: str | None) -> None:
+    line = json.dumps(entry, default=str, sort_keys=True)
+    if not audit_log:
+        print(line, file=sys.stderr)
+        return
+    try:
+        with Path(audit_log).open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+    except OSError as exc:
+        raise BadInput(f"--audit-log {audit_log}", "a writable file", exc.strerror) from None
+
+
+def audit_key(environment: str, entry: dict[str, Any]) -> str:
+    moment = datetime.fromisoformat(entry["time"])
+    command = str(entry["command"]).replace(" ", "-")
+    return f"config/{environment}/audit/{moment:%Y-%m-%d}/{moment:%Y%m%dT%H%M%S%fZ}-{command}.json"

@@ -1,0 +1,210 @@
+"""Thin boto3 wrappers, one per AWS service, over an injected session (runbook 1-4 operations).
+
+Each wrapper turns a call into plain data: paginated lists, ``None`` for an expected absence (a bucket
+with no lifecycle, a vault not found) decided by the ``ClientError`` code, never by message text.
+Business logic in verify/kmscheck/drill takes that data, so it is testable with a stubbed wrapper where
+moto lacks an API. Only the standard library and boto3 are imported (the Lambda package uses this).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+RETRIES = Config(retries={"max_attempts": 8, "mode": "standard"})
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def absent_on(exc: ClientError, *codes: str) -> None:
+    """Re-raise unless the error code says the thing is (expectedly) not there."""
+    if error_code(exc) not in codes:
+        raise exc
+
+
+@dataclass
+class Clients:
+    """A boto3 session plus the endpoint override (moto server, LocalStack) for every client."""
+
+    session: Any
+    endpoint_url: str | None = None
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        kwargs: dict[str, Any] = {"config": RETRIES}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if region:
+            kwargs["region_name"] = region
+        return self.session.client(service, **kwargs)
+
+    @property
+    def region(self) -> str | None:
+        return self.session.region_name
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(key, []))
+    return items
+
+
+class Rds:
+    def __init__(self, clients: Clients, region: str | None = None) -> None:
+        self.client = clients.client("rds", region)
+
+    def instance(self, identifier: str) -> dict[str, Any] | None:
+        try:
+            found = self.client.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+        except ClientError as exc:
+            absent_on(exc, "DBInstanceNotFound", "DBInstanceNotFoundFault")
+            return None
+        return found[0] if found else None
+
+    def snapshots(self, identifier: str) -> list[dict[str, Any]]:
+        try:
+            return _pages(
+                self.client, "describe_db_snapshots", "DBSnapshots", DBInstanceIdentifier=identifier
+            )
+        except ClientError as exc:
+            absent_on(exc, "DBInstanceNotFound", "DBInstanceNotFoundFault")
+            return []
+
+    def tags(self, arn: str) -> dict[str, str]:
+        tags = self.client.list_tags_for_resource(ResourceName=arn).get("TagList", [])
+        return {t["Key"]: t["Value"] for t in tags}
+
+
+class Backup:
+    def __init__(self, clients: Clients, region: str | None = None) -> None:
+        self.client = clients.client("backup", region)
+
+    def vault(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.client.describe_backup_vault(BackupVaultName=name)
+        except ClientError as exc:
+            absent_on(exc, "ResourceNotFoundException", "AccessDeniedException")
+            return None
+
+    def recovery_points(self, vault: str) -> list[dict[str, Any]]:
+        return _pages(
+            self.client, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=vault
+        )
+
+
+class S3:
+    def __init__(self, clients: Clients, region: str | None = None) -> None:
+        self.client = clients.client("s3", region)
+
+    def versioning(self, bucket: str) -> str | None:
+        return self.client.get_bucket_versioning(Bucket=bucket).get("Status")
+
+    def exists(self, bucket: str) -> bool:
+        try:
+            self.client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            absent_on(exc, "404", "NoSuchBucket", "403")
+            return False
+        return True
+
+    def encryption(self, bucket: str) -> list[dict[str, Any]]:
+        try:
+            config = self.client.get_bucket_encryption(Bucket=bucket)
+        except ClientError as exc:
+            absent_on(exc, "ServerSideEncryptionConfigurationNotFoundError")
+            return []
+        return config["ServerSideEncryptionConfiguration"].get("Rules", [])
+
+    def lifecycle(self, bucket: str) -> list[dict[str, Any]]:
+        try:
+            return self.client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+        except ClientError as exc:
+            absent_on(exc, "NoSuchLifecycleConfiguration")
+            return []
+
+    def object_lock(self, bucket: str) -> dict[str, Any] | None:
+        try:
+            return self.client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        except ClientError as exc:
+            absent_on(exc, "ObjectLockConfigurationNotFoundError")
+            return None
+
+    def keys(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        return _pages(self.client, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
+
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            absent_on(exc, "NoSuchKey", "404")
+            return None
+
+    def get_json(self, bucket: str, key: str) -> Any:
+        body = self.get_bytes(bucket, key)
+        return None if body is None else json.loads(body)
+
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        kms_key_id: str | None = None,
+        content_type: str = "application/json",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        if kms_key_id:
+            extra |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+        return self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **extra)
+
+
+class Kms:
+    def __init__(self, clients: Clients, region: str | None = None) -> None:
+        self.client = clients.client("kms", region)
+
+    def describe(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.client.describe_key(KeyId=key)["KeyMetadata"]
+        except ClientError as exc:
+            absent_on(exc, "NotFoundException")
+            return None
+
+    def rotation(self, key: str) -> dict[str, Any]:
+        return self.client.get_key_rotation_status(KeyId=key)
+
+    def rotations(self, key: str) -> list[dict[str, Any]]:
+        return _pages(self.client, "list_key_rotations", "Rotations", KeyId=key)
+
+    def encrypt(self, key: str, plaintext: bytes, context: dict[str, str]) -> bytes:
+        return self.client.encrypt(KeyId=key, Plaintext=plaintext, EncryptionContext=context)[
+            "CiphertextBlob"
+        ]
+
+    def decrypt(self, key: str, blob: bytes, context: dict[str, str]) -> bytes:
+        return self.client.decrypt(KeyId=key, CiphertextBlob=blob, EncryptionContext=context)["Plaintext"]
+
+    def rotate_now(self, key: str) -> None:
+        self.client.rotate_key_on_demand(KeyId=key)
+
+
+class Scheduler:
+    def __init__(self, clients: Clients, region: str | None = None) -> None:
+        self.client = clients.client("scheduler", region)
+
+    def schedule(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.client.get_schedule(Name=name)
+        except ClientError as exc:
+            absent_on(exc, "ResourceNotFoundException")
+            return None
+
+
+def first(items: Iterable[Any], default: Any = None) -> Any:
+    return next(iter(items), default)

@@ -1,0 +1,430 @@
+"""Live verification of a deployed account against the runbook (sections 1.1, 1.2, 1.3, 3).
+
+``gather`` reads the account through the thin wrappers into a plain ``Observed`` record; the check
+functions take that record and the stack outputs and return findings, so every branch is testable with
+hand-made data where moto lacks an API (AWS Backup recovery-point listing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from backupctl.aws import S3, Backup, Clients, Kms, Rds, Scheduler, error_code
+from backupctl.kmscheck import MAX_ROTATION_PERIOD_DAYS, rotation_period
+from backupctl.report import Finding
+from components.settings import (
+    ARTIFACTS_EXPIRE_DAYS,
+    ARTIFACTS_GLACIER_DAYS,
+    ARTIFACTS_IA_DAYS,
+    MIN_EVIDENCE_LOCK_DAYS,
+    MIN_SNAPSHOT_RETENTION_DAYS,
+    MIN_WEEKLY_RETENTION_DAYS,
+)
+
+SNAPSHOT_MAX_AGE = timedelta(hours=26)  # daily snapshot plus the backup window's slack
+WEEKLY_MAX_AGE = timedelta(days=8)  # one weekly recovery point per week, plus a day of slack
+BUCKET_OUTPUTS = ("artifactsBucket", "evidenceBucket", "configBucket", "auditBucket", "accessLogBucket")
+SCHEDULE_OUTPUTS = ("configBackupSchedule", "kmsValidationSchedule")
+REQUIRED_OUTPUTS = (
+    "environment",
+    "region",
+    "databases",
+    "vaultName",
+    "keyArns",
+    "artifactsBucket",
+    "evidenceBucket",
+    "configBucket",
+    "evidenceLockDays",
+)
+
+
+@dataclass
+class BucketState:
+    exists: bool
+    versioning: str | None = None
+    encryption: list[dict[str, Any]] = field(default_factory=list)
+    lifecycle: list[dict[str, Any]] = field(default_factory=list)
+    object_lock: dict[str, Any] | None = None
+
+
+@dataclass
+class Observed:
+    now: datetime
+    instances: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    snapshots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    vault: dict[str, Any] | None = None
+    recovery_points: list[dict[str, Any]] | None = None  # None: the listing failed (reason in problems)
+    buckets: dict[str, BucketState] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    rotation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    schedules: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def gather(outputs: dict[str, Any], clients: Clients, now: datetime | None = None) -> Observed:
+    region = str(outputs["region"])
+    seen = Observed(now=now or datetime.now(UTC))
+    rds = Rds(clients, region)
+    for db in outputs["databases"]:
+        ident = str(db["identifier"])
+        seen.instances[ident] = rds.instance(ident)
+        seen.snapshots[ident] = rds.snapshots(ident) if seen.instances[ident] else []
+    backup = Backup(clients, region)
+    seen.vault = backup.vault(str(outputs["vaultName"]))
+    if seen.vault is not None:
+        try:
+            seen.recovery_points = backup.recovery_points(str(outputs["vaultName"]))
+        except ClientError as exc:
+            seen.problems.append(
+                f"could not list recovery points in vault `{outputs['vaultName']}` ({error_code(exc)}: "
+                f"{exc.response.get('Error', {}).get('Message', '')}); weekly retention not checked"
+            )
+    s3 = S3(clients, region)
+    for key in BUCKET_OUTPUTS:
+        name = outputs.get(key)
+        if not name:
+            continue
+        if not s3.exists(str(name)):
+            seen.buckets[key] = BucketState(exists=False)
+            continue
+        seen.buckets[key] = BucketState(
+            exists=True,
+            versioning=s3.versioning(str(name)),
+            encryption=s3.encryption(str(name)),
+            lifecycle=s3.lifecycle(str(name)) if key in ("artifactsBucket", "evidenceBucket") else [],
+            object_lock=s3.object_lock(str(name)) if key == "evidenceBucket" else None,
+        )
+    kms = Kms(clients, region)
+    for purpose, arn in sorted(outputs["keyArns"].items()):
+        seen.keys[purpose] = kms.describe(str(arn))
+        if seen.keys[purpose] is not None:
+            seen.rotation[purpose] = kms.rotation(str(arn))
+    scheduler = Scheduler(clients, region)
+    for key in SCHEDULE_OUTPUTS:
+        if outputs.get(key):
+            seen.schedules[key] = scheduler.schedule(str(outputs[key]))
+    return seen
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _age(now: datetime, then: datetime) -> str:
+    minutes = max(0, int((now - then).total_seconds() // 60))  # clocks may disagree by seconds
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def check_databases(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    findings: list[Finding] = []
+    for db in outputs["databases"]:
+        ident = str(db["identifier"])
+        instance = seen.instances.get(ident)
+
+        def add(check: str, ok: bool, message: str, _ident: str = ident) -> None:
+            findings.append(Finding("PASS" if ok else "FAIL", "1.1", check, _ident, message))
+
+        if instance is None:
+            add("rds-instance-exists", False, f"database `{ident}` was not found in {outputs['region']}")
+            continue
+        retention = int(instance.get("BackupRetentionPeriod", 0))
+        add(
+            "rds-backup-retention",
+            retention >= MIN_SNAPSHOT_RETENTION_DAYS,
+            f"database `{ident}` keeps automated backups {retention} days; runbook 1.1 requires >= "
+            f"{MIN_SNAPSHOT_RETENTION_DAYS}",
+        )
+        rpo = timedelta(minutes=int(db["rpoMinutes"]))
+        latest = _when(instance.get("LatestRestorableTime"))
+        if latest is None:
+            add(
+                "rds-pitr-window",
+                False,
+                f"database `{ident}` has no latest restorable time: point-in-time recovery is off",
+            )
+        else:
+            add(
+                "rds-pitr-window",
+                seen.now - latest <= rpo,
+                f"database `{ident}` can be restored to {_age(seen.now, latest)} ago; its "
+                f"{db['criticality']} RPO is {int(db['rpoMinutes'])} min",
+            )
+        made = [
+            t
+            for s in seen.snapshots.get(ident, [])
+            if s.get("Status", "available") == "available"
+            and (t := _when(s.get("SnapshotCreateTime"))) is not None
+        ]
+        if not made:
+            add("rds-recent-snapshot", False, f"database `{ident}` has no available snapshot yet")
+        else:
+            newest = max(made)
+            add(
+                "rds-recent-snapshot",
+                seen.now - newest <= SNAPSHOT_MAX_AGE,
+                f"database `{ident}` newest snapshot is {_age(seen.now, newest)} old "
+                f"({len(made)} kept); runbook 1.1 takes one daily (limit 26 h)",
+            )
+    return findings
+
+
+def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    name = str(outputs["vaultName"])
+    vault = seen.vault
+    if vault is None:
+        return [Finding("FAIL", "1.1", "backup-vault", name, f"backup vault `{name}` was not found")]
+    findings: list[Finding] = []
+    key = vault.get("EncryptionKeyArn")
+    expected = outputs["keyArns"].get("backup")
+    findings.append(
+        Finding(
+            "PASS" if key and (not expected or key == expected) else "FAIL",
+            "1.1",
+            "backup-vault-encryption",
+            name,
+            f"vault `{name}` is encrypted with the stack's backup CMK"
+            if key and (not expected or key == expected)
+            else f"vault `{name}` is encrypted with {key or 'no key'}; use the stack's backup CMK {expected}",
+        )
+    )
+    if outputs["environment"] == "prod":
+        locked = bool(vault.get("Locked"))
+        findings.append(
+            Finding(
+                "PASS" if locked else "FAIL",
+                "1.1",
+                "backup-vault-lock",
+                name,
+                f"vault `{name}` lock is {'on' if locked else 'off'}"
+                f"{'' if locked else '; prod vaults need a vault lock so recovery points cannot be deleted'}"
+                f" (min retention {vault.get('MinRetentionDays', 'unset')} d)",
+            )
+        )
+    if seen.recovery_points is None:
+        return findings
+    weekly = [
+        p
+        for p in seen.recovery_points
+        if "weekly" in str(p.get("CreatedBy", {}).get("BackupRuleName", ""))
+        and p.get("Status", "COMPLETED") == "COMPLETED"
+    ]
+    short = [
+        p for p in weekly if int(p.get("Lifecycle", {}).get("DeleteAfterDays", 0)) < MIN_WEEKLY_RETENTION_DAYS
+    ]
+    recent = [p for p in weekly if (t := _when(p.get("CreationDate"))) and seen.now - t <= WEEKLY_MAX_AGE]
+    if short:
+        findings.append(
+            Finding(
+                "FAIL",
+                "1.1",
+                "backup-weekly-recovery-points",
+                str(short[0].get("RecoveryPointArn")),
+                f"{len(short)} weekly recovery point(s) in `{name}` are kept "
+                f"{short[0].get('Lifecycle', {}).get('DeleteAfterDays', 'no')} days; runbook 1.1 keeps "
+                f"weekly backups >= {MIN_WEEKLY_RETENTION_DAYS}",
+            )
+        )
+    findings.append(
+        Finding(
+            "PASS" if recent else "FAIL",
+            "1.1",
+            "backup-weekly-recovery-points",
+            name,
+            f"vault `{name}` holds {len(weekly)} weekly recovery point(s) of {len(seen.recovery_points)}; "
+            + (
+                "the newest is within 8 days"
+                if recent
+                else "none from the last 8 days: check the weekly rule and failed backup jobs"
+            ),
+        )
+    )
+    return findings
+
+
+def _sse_kms(rules: list[dict[str, Any]]) -> bool:
+    return any(
+        r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") in ("aws:kms", "aws:kms:dsse")
+        for r in rules
+    )
+
+
+def _transitions(rule: dict[str, Any]) -> dict[str, int]:
+    return {t.get("StorageClass", ""): int(t.get("Days", -1)) for t in rule.get("Transitions", [])}
+
+
+def _prefix(rule: dict[str, Any]) -> str:
+    flt = rule.get("Filter", {})
+    return str(flt.get("Prefix", flt.get("And", {}).get("Prefix", rule.get("Prefix", ""))))
+
+
+def check_buckets(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    findings: list[Finding] = []
+    for key, state in seen.buckets.items():
+        name = str(outputs[key])
+        if not state.exists:
+            findings.append(
+                Finding("FAIL", "1.2", "s3-bucket-exists", name, f"bucket `{name}` was not found")
+            )
+            continue
+        findings.append(
+            Finding(
+                "PASS" if state.versioning == "Enabled" else "FAIL",
+                "1.2",
+                "s3-bucket-versioning",
+                name,
+                f"bucket `{name}` versioning is {state.versioning or 'never enabled'}; "
+                "the runbook needs Enabled",
+            )
+        )
+        findings.append(
+            Finding(
+                "PASS" if _sse_kms(state.encryption) else "FAIL",
+                "1.2",
+                "s3-bucket-sse-kms",
+                name,
+                f"bucket `{name}` default encryption is "
+                f"{'SSE-KMS' if _sse_kms(state.encryption) else 'not SSE-KMS'}; use the stack's storage CMK",
+            )
+        )
+    artifacts = seen.buckets.get("artifactsBucket")
+    if artifacts and artifacts.exists:
+        name = str(outputs["artifactsBucket"])
+        wanted = {"STANDARD_IA": ARTIFACTS_IA_DAYS, "GLACIER": ARTIFACTS_GLACIER_DAYS}
+        rules = [
+            r
+            for r in artifacts.lifecycle
+            if r.get("Status") == "Enabled" and _prefix(r).startswith("artifacts")
+        ]
+        ok = any(
+            _transitions(r) == wanted
+            and int(r.get("Expiration", {}).get("Days", -1)) == ARTIFACTS_EXPIRE_DAYS
+            for r in rules
+        )
+        seen_text = (
+            "; ".join(f"{_transitions(r)} expire {r.get('Expiration', {}).get('Days')}" for r in rules)
+            or "none"
+        )
+        findings.append(
+            Finding(
+                "PASS" if ok else "FAIL",
+                "1.2",
+                "s3-artifacts-lifecycle",
+                name,
+                f"bucket `{name}` artifacts/ lifecycle is {seen_text}; runbook 1.2 requires STANDARD_IA at "
+                f"{ARTIFACTS_IA_DAYS} d, GLACIER at {ARTIFACTS_GLACIER_DAYS} d, "
+                f"expiry at {ARTIFACTS_EXPIRE_DAYS} d",
+            )
+        )
+    evidence = seen.buckets.get("evidenceBucket")
+    if evidence and evidence.exists:
+        findings.extend(_check_evidence(outputs, evidence))
+    return findings
+
+
+def _check_evidence(outputs: dict[str, Any], state: BucketState) -> list[Finding]:
+    name = str(outputs["evidenceBucket"])
+    lock = state.object_lock or {}
+    retention = lock.get("Rule", {}).get("DefaultRetention", {})
+    days = int(retention.get("Days", 0)) or int(retention.get("Years", 0)) * 365
+    mode = retention.get("Mode")
+    floor = max(MIN_EVIDENCE_LOCK_DAYS, int(outputs.get("evidenceLockDays") or 0))
+    in_mode = " in COMPLIANCE mode" if outputs["environment"] == "prod" else ""
+    mode_ok = mode == "COMPLIANCE" or (outputs["environment"] != "prod" and mode == "GOVERNANCE")
+    ok = lock.get("ObjectLockEnabled") == "Enabled" and days >= floor and mode_ok
+    findings = [
+        Finding(
+            "PASS" if ok else "FAIL",
+            "1.2",
+            "s3-evidence-object-lock",
+            name,
+            f"bucket `{name}` Object Lock default retention is {mode or 'off'} {days} d; "
+            f"runbook 1.2 requires >= {floor} d{in_mode}",
+        )
+    ]
+    archive = [
+        d
+        for r in state.lifecycle
+        if r.get("Status") == "Enabled"
+        for c, d in _transitions(r).items()
+        if c == "DEEP_ARCHIVE"
+    ]
+    findings.append(
+        Finding(
+            "PASS" if archive and min(archive) >= days else "FAIL",
+            "1.2",
+            "s3-evidence-deep-archive",
+            name,
+            f"bucket `{name}` moves evidence to DEEP_ARCHIVE after {min(archive) if archive else 'never'} d; "
+            f"runbook 1.2 archives once the {days} d lock ends",
+        )
+    )
+    return findings
+
+
+def check_keys(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    findings: list[Finding] = []
+    for purpose, meta in seen.keys.items():
+        arn = str(outputs["keyArns"][purpose])
+        if meta is None:
+            findings.append(
+                Finding("FAIL", "3", "kms-key-rotation", arn, f"{purpose} key {arn} was not found")
+            )
+            continue
+        status = seen.rotation.get(purpose, {})
+        period, note = rotation_period(status)
+        ok = bool(status.get("KeyRotationEnabled")) and period <= MAX_ROTATION_PERIOD_DAYS
+        findings.append(
+            Finding(
+                "PASS" if ok else "FAIL",
+                "3",
+                "kms-key-rotation",
+                arn,
+                f"{purpose} key rotation is {'on' if status.get('KeyRotationEnabled') else 'off'}, every "
+                f"{period} d{note}; runbook 3 rotates CMKs at least every {MAX_ROTATION_PERIOD_DAYS} d",
+            )
+        )
+    return findings
+
+
+def check_schedules(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    findings: list[Finding] = []
+    for key, schedule in seen.schedules.items():
+        name = str(outputs[key])
+        section = "1.3" if key == "configBackupSchedule" else "3"
+        if schedule is None:
+            findings.append(
+                Finding("FAIL", section, "scheduler-schedule", name, f"schedule `{name}` not found")
+            )
+            continue
+        state = schedule.get("State", "ENABLED")
+        findings.append(
+            Finding(
+                "PASS" if state == "ENABLED" else "FAIL",
+                section,
+                "scheduler-schedule",
+                name,
+                f"schedule `{name}` ({schedule.get('ScheduleExpression')}) is {state}",
+            )
+        )
+    return findings
+
+
+def verify(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    findings = [
+        *check_databases(outputs, seen),
+        *check_vault(outputs, seen),
+        *check_buckets(outputs, seen),
+        *check_keys(outputs, seen),
+        *check_schedules(outputs, seen),
+    ]
+    findings.extend(Finding("WARN", "4", "verify", "account", p, mandatory=False) for p in seen.problems)
+    return findings
