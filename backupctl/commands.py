@@ -80,3 +80,7 @@ def register(sub: Any) -> None:
     from backupctl import ops  # noqa: PLC0415
 
     ops.register(sub)
+
+    from backupctl import drillcli  # noqa: PLC0415
+
+    drillcli.register(sub)
