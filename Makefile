@@ -26,6 +26,7 @@ test: lint
 bench: $(BIN)/.installed
 	$(BIN)/python bench/preview_scale.py
 	$(BIN)/python bench/check_speed.py
+	$(BIN)/python bench/drill_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

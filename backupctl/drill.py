@@ -343,21 +343,30 @@ create table orders (id bigint primary key, customer_id bigint not null referenc
 create table order_items (order_id bigint not null references orders(id), line int not null,
   sku text not null, quantity int not null, price_cents bigint not null, primary key (order_id, line));
 create table routing_pins (tenant text primary key, region text not null, pinned_at timestamptz not null);
+create table audit_events (at timestamptz not null, tenant text not null, action text not null);
 insert into customers select g, 'user' || g || '@example.com',
   (array['eu-west-1','eu-central-1','us-east-1'])[1 + g % 3],
   timestamptz '2026-01-01' + g * interval '1 minute' from generate_series(1, {customers}) g;
 insert into orders select g, 1 + g % {customers}, (array['placed','paid','shipped','refunded'])[1 + g % 4],
-  (g * 7919) % 100000, timestamptz '2026-02-01' + g * interval '10 seconds'
+  (g::bigint * 7919) % 100000, timestamptz '2026-02-01' + g * interval '10 seconds'
   from generate_series(1, {orders}) g;
-insert into order_items select o, l, 'SKU-' || ((o * l) % 5000), 1 + (o + l) % 5, ((o * 31 + l) % 9000) + 100
-  from generate_series(1, {orders}) o, generate_series(1, 3) l;
+insert into order_items select o, l, 'SKU-' || ((o::bigint * l) % 5000), 1 + (o + l) % 5,
+  ((o::bigint * 31 + l) % 9000) + 100 from generate_series(1, {orders}) o, generate_series(1, 3) l;
 insert into routing_pins select 'tenant-' || g, (array['eu-west-1','eu-central-1'])[1 + g % 2], now()
   from generate_series(1, 50) g;
+insert into audit_events select timestamptz '2026-03-01' + g * interval '1 second', 'tenant-' || (g % 50),
+  (array['login','pin-change','export'])[1 + g % 3] from generate_series(1, {orders} / 10) g;
 analyze;
 """
 
 DEFAULT_SUITE = SmokeSuite(
-    tables=["public.customers", "public.orders", "public.order_items", "public.routing_pins"],
+    tables=[
+        "public.customers",
+        "public.orders",
+        "public.order_items",
+        "public.routing_pins",
+        "public.audit_events",
+    ],
     non_empty=["public.customers", "public.orders", "public.order_items", "public.routing_pins"],
     canaries={
         "every-order-has-a-customer": "select not exists (select 1 from orders o left join customers c "
@@ -513,10 +522,17 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                 if opts.after_backup:
                     opts.after_backup(s3, dump_manifest)
                 path = dbbackup.download(s3, dump_manifest, root / "downloaded.dump")
-                restored = dbbackup.restore(restore_server.conn, "drill_restore", path, jobs=opts.jobs)
-                if opts.after_restore:
-                    opts.after_restore(restored)
-                stats = dbbackup.table_stats(restored, dbbackup.list_tables(restored), jobs=opts.jobs)
+                manifest = dump_manifest
+
+                def verify(conn: Conn) -> dict[str, dict[str, Any]]:
+                    if opts.after_restore:
+                        opts.after_restore(conn)
+                    return dbbackup.restored_stats(conn, manifest, jobs=opts.jobs)
+
+                restored, verified = dbbackup.restore(
+                    restore_server.conn, "drill_restore", path, jobs=opts.jobs, alongside=verify
+                )
+                stats = verified or {}
                 problems = dbbackup.compare(dump_manifest, stats)
                 for problem in problems:
                     drill.finding(False, "restore-integrity", "drill_restore", problem)

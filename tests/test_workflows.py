@@ -106,3 +106,26 @@ def test_deploy_workflow_puts_prod_behind_an_environment_after_staging_with_the_
         up = [s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
         assert up and up[0]["with"]["command"] == "up", job
         assert up[0]["with"]["policyPacks"] == "policy", job
+
+
+def test_dr_restore_smoke_runs_quarterly_on_demand_and_locally_on_pull_requests() -> None:
+    wf = _workflow("dr-restore-smoke.yml")
+    triggers = wf[True]  # PyYAML reads the `on:` key as the boolean True
+    assert triggers["schedule"][0]["cron"].split()[3] == "1,4,7,10", "quarterly"
+    assert "workflow_dispatch" in triggers and "pull_request" in triggers
+    smoke = wf["jobs"]["dr-restore-smoke"]
+    runs = " ".join(str(s.get("run", "")) for s in smoke["steps"])
+    assert "drill --stack staging" in runs
+    assert any(
+        str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@") for s in smoke["steps"]
+    )
+    assert any(str(s.get("uses", "")).startswith("actions/upload-artifact@") for s in smoke["steps"])
+    local = " ".join(str(s.get("run", "")) for s in wf["jobs"]["local-drill"]["steps"])
+    assert "drill --local" in local
+
+
+def test_the_staging_smoke_suite_loads() -> None:
+    from backupctl.drill import SmokeSuite
+
+    suite = SmokeSuite.load(str(ROOT / "smoke" / "staging.yaml"))
+    assert suite.tables and suite.canaries
