@@ -507,3 +507,64 @@ def test_pg_tools_come_from_pg_config() -> None:
     if not HAVE_PG:
         pytest.skip("PostgreSQL not installed")
     assert os.access(tool("pg_restore"), os.X_OK)
+
+
+@postgres
+def test_local_drill_of_an_existing_database_by_dsn_restores_it_logically(
+    workdir: Path, tmp_path: Path
+) -> None:
+    with workspace(base=str(workdir)) as (root, servers), embedded_s3("GOVERNANCE", 1) as clients:
+        (root / "app").mkdir()
+        chown_tree(root)
+        app = LocalServer(root / "app")
+        servers.append(app)
+        app.init().start()
+        sql(
+            app.conn,
+            "create table tenants (id int primary key, name text); "
+            "insert into tenants select g, 'tenant-' || g from generate_series(1, 300) g",
+        )
+        dsn = f"host=127.0.0.1 port={app.port} user=postgres dbname=postgres"
+        report = run_local(local_options(clients, workdir, tmp_path, dsn=dsn))
+        assert report["result"] == "PASS", [f for f in report["findings"] if f["status"] != "PASS"]
+        assert statuses(report)[5] == "SKIP" and statuses(report)[3] == "PASS"
+        integrity = next(f for f in report["findings"] if f["check"] == "restore-integrity")
+        assert "2 tables match" in integrity["message"]  # tenants + the drill's heartbeat table
+        assert scalar(app.conn, "select count(*) from tenants") == "300"  # the source is left as it was
+    assert_nothing_left(workdir)
+
+
+def _inventory(s3: Any, audit_bucket: str, source_bucket: str, keys: list[str]) -> None:
+    import gzip
+
+    rows = "".join(f'"{source_bucket}","{k}","11","etag{i}"\n' for i, k in enumerate(keys))
+    part = f"inventory/{source_bucket}/artifacts-index/data/part-0.csv.gz"
+    s3.put_object(Bucket=audit_bucket, Key=part, Body=gzip.compress(rows.encode()))
+    manifest = {"fileSchema": "Bucket, Key, Size, ETag", "files": [{"key": part}]}
+    s3.put_object(
+        Bucket=audit_bucket,
+        Key=f"inventory/{source_bucket}/artifacts-index/2026-11-28T01-00Z/manifest.json",
+        Body=json.dumps(manifest).encode(),
+    )
+
+
+def test_rds_drill_compares_the_newest_inventory_with_the_artifacts_bucket(
+    staging: Any, tmp_path: Path
+) -> None:
+    s3 = staging.client("s3")
+    bucket, audit_bucket = staging.outputs["artifactsBucket"], staging.outputs["auditBucket"]
+    s3.put_object(Bucket=bucket, Key="artifacts/app-1.tar.gz", Body=b"x" * 11)
+    _inventory(s3, audit_bucket, bucket, ["artifacts/app-1.tar.gz", "artifacts/app-0.tar.gz"])
+    report = run_rds(rds_options(staging, tmp_path, FakeDatabase(newest_write=datetime.now(UTC))))
+    assert statuses(report)[4] == "FAIL"
+    index = next(f for f in report["findings"] if f["check"] == "artifacts-index")
+    assert "2 artifact(s) in the index: 1 missing" in index["message"]
+
+
+def test_rds_drill_without_an_inventory_yet_skips_the_index_step_with_a_warning(
+    staging: Any, tmp_path: Path
+) -> None:
+    report = run_rds(rds_options(staging, tmp_path, FakeDatabase(newest_write=datetime.now(UTC))))
+    assert statuses(report)[4] == "SKIP"
+    assert any(f["check"] == "artifacts-index" and f["status"] == "WARN" for f in report["findings"])
+    assert report["result"] == "PASS"
