@@ -284,10 +284,15 @@ def plan_restore(document: dict[str, Any], live: Snapshot, *, prune: bool) -> li
     return changes
 
 
-def live_state(
-    ssm: Any, secrets: Any, *, environment: str, paths: Sequence[str], secrets_prefix: str
-) -> Snapshot:
-    return collect(ssm, secrets, environment=environment, paths=paths, secrets_prefix=secrets_prefix)
+def collect_stack(ssm: Any, secrets: Any, outputs: dict[str, Any]) -> Snapshot:
+    """``collect`` for a stack: its environment, parameter paths and secrets prefix from its outputs."""
+    return collect(
+        ssm,
+        secrets,
+        environment=str(outputs["environment"]),
+        paths=list(outputs["parameterPaths"]),
+        secrets_prefix=str(outputs["secretsPrefix"]),
+    )
 
 
 def apply_restore(changes: Sequence[Change], document: dict[str, Any], ssm: Any, secrets: Any) -> int:

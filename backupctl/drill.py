@@ -30,12 +30,12 @@ from backupctl.pgtools import (
     Conn,
     LocalServer,
     PgError,
-    as_server_user,
+    add_server,
+    base_backup,
     chown_tree,
-    run,
     scalar,
     sql,
-    tool,
+    switch_wal_and_wait,
     workspace,
 )
 from backupctl.report import Finding
@@ -133,8 +133,10 @@ class Drill:
         print(f"        {text}", file=self.out, flush=True)
 
     def finding(self, ok: bool, check: str, resource: str, message: str, *, warn: bool = False) -> None:
-        status = "PASS" if ok else ("WARN" if warn else "FAIL")
-        self.findings.append(Finding(status, "2.1", check, resource, message, mandatory=not warn))
+        if warn and not ok:
+            self.findings.append(Finding("WARN", "2.1", check, resource, message, mandatory=False))
+        else:
+            self.findings.append(Finding.judge(ok, "2.1", check, resource, message))
 
     @contextlib.contextmanager
     def step(self, number: int, *, fatal: bool = True) -> Iterator[StepRecord]:
@@ -407,15 +409,6 @@ class LocalOptions:
     after_restore: Callable[[Conn], None] | None = None  # tests: damage the restored database
 
 
-def _wait_archived(archive: Path, segment: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (archive / segment).exists():
-            return
-        time.sleep(0.05)
-    raise StepFailed(f"WAL segment {segment} was not archived within {timeout:.0f} s")
-
-
 def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
     source_name = "--dsn database" if opts.dsn else "seeded local database"
     drill = Drill("local", source_name, opts.criticality, out=out or sys.stderr)
@@ -441,19 +434,12 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                     scalar(source, "select 1")
                 else:
                     archive.mkdir()
-                    (root / "source").mkdir()
-                    chown_tree(root)
-                    server = LocalServer(root / "source")
-                    servers.append(server)
-                    server.init(archive_dir=archive).start()
+                    chown_tree(archive)
+                    server = add_server(root, servers, "source").init(archive_dir=archive).start()
                     source = server.conn
                     drill.log(f"seeding {opts.orders} orders into the source on port {server.port}")
                     seed(source, opts.orders)
-                (root / "restore").mkdir()
-                chown_tree(root / "restore")
-                restore_server = LocalServer(root / "restore")
-                servers.append(restore_server)
-                restore_server.init().start()
+                restore_server = add_server(root, servers, "restore").init().start()
                 step.detail = (
                     f"restores go to throwaway servers on 127.0.0.1 under {root} (restore port "
                     f"{restore_server.port}); the source is only read and given heartbeat rows"
@@ -465,22 +451,7 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                 query = _query(source)
                 write_heartbeat(query, drill.id, "before-backup")
                 if not opts.dsn:
-                    base = root / "base"
-                    run(
-                        [
-                            *as_server_user(),
-                            tool("pg_basebackup"),
-                            *source.server_args(),
-                            "-D",
-                            str(base),
-                            "-X",
-                            "stream",
-                            "-c",
-                            "fast",
-                            "--no-sync",
-                        ],
-                        what="pg_basebackup",
-                    )
+                    base = base_backup(source, root / "base")
                 result = dbbackup.dump(source, root / "drill.dump", jobs=opts.jobs, progress=drill.log)
                 dbbackup.upload(s3, opts.bucket, opts.prefix, result, kms_key_id=opts.kms_key_id)
                 artifacts.write_listing_snapshot(
@@ -512,9 +483,7 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                         target = datetime.now(UTC)
                     time.sleep(0.05)
                     write_heartbeat(query, drill.id, "after-target")
-                    segment = scalar(source, "select pg_walfile_name(pg_current_wal_lsn())")
-                    sql(source, "select pg_switch_wal()")
-                    _wait_archived(archive, segment)
+                    switch_wal_and_wait(source, archive)
                     drill.point_in_time = target.isoformat()
 
         with guarded(drill, 3) as step:
@@ -563,9 +532,7 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
             drill.skip(5, "needs a physical base backup with WAL archiving: not available for --dsn sources")
         with guarded(drill, 5) if base is not None or drill.aborted else contextlib.nullcontext() as step:
             if step is not None and base is not None and drill.point_in_time:
-                (root / "pitr").mkdir()
-                pitr = LocalServer(root / "pitr")
-                servers.append(pitr)
+                pitr = add_server(root, servers, "pitr")
                 pitr.recover_to(base, archive, drill.point_in_time).start()
                 pitr.wait_promoted()
                 notes = {
@@ -790,30 +757,9 @@ def psql_connector(clients: Any, region: str) -> Callable[[dict[str, Any], str],
             port=int(instance["Endpoint"]["Port"]),
             user=instance["MasterUsername"],
             dbname=dbname,
+            env=env,
         )
-
-        def query(statement: str) -> list[list[str]]:
-            out = run(
-                [
-                    tool("psql"),
-                    "-X",
-                    "-q",
-                    "-A",
-                    "-t",
-                    "-F",
-                    "\t",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    *conn.args(),
-                    "-c",
-                    statement,
-                ],
-                env=env,
-                what="psql",
-            )
-            return [line.split("\t") for line in out.splitlines() if line]
-
-        return query
+        return _query(conn)
 
     return connect
 
@@ -1096,12 +1042,8 @@ def config_dry_run(clients: Any, outputs: dict[str, Any], drill: Drill) -> str:
         document, _ = configbackup.load_snapshot(s3, bucket, refs[-1])
     except configbackup.SnapshotRefused as exc:
         raise StepFailed(str(exc)) from None
-    live = configbackup.live_state(
-        clients.client("ssm", region),
-        clients.client("secretsmanager", region),
-        environment=str(outputs["environment"]),
-        paths=list(outputs["parameterPaths"]),
-        secrets_prefix=str(outputs["secretsPrefix"]),
+    live = configbackup.collect_stack(
+        clients.client("ssm", region), clients.client("secretsmanager", region), outputs
     )
     changes = configbackup.plan_restore(document, live, prune=False)
     drill.backup.setdefault("config", refs[-1].key)
@@ -1124,25 +1066,22 @@ def local_config_restore(clients: Any, bucket: str) -> Callable[[Drill], str]:
         from backupctl import configbackup  # noqa: PLC0415
 
         ssm, sm = clients.client("ssm"), clients.client("secretsmanager")
-        paths = ["/maestro/drill"]
-        for i, region in enumerate(("eu-west-1", "eu-central-1")):
-            ssm.put_parameter(
-                Name=f"/maestro/drill/routing-pins/tenant-{i}", Value=region, Type="String", Overwrite=True
-            )
-        snapshot = configbackup.collect(
-            ssm, sm, environment="drill", paths=paths, secrets_prefix="maestro-drill/"
-        )
-        configbackup.write_snapshot(clients.client("s3"), bucket, None, snapshot)
-        ssm.put_parameter(
-            Name="/maestro/drill/routing-pins/tenant-1", Value="us-east-1", Type="String", Overwrite=True
-        )
         outputs = {
             "region": clients.region or "us-east-1",
             "environment": "drill",
             "configBucket": bucket,
-            "parameterPaths": paths,
+            "parameterPaths": ["/maestro/drill"],
             "secretsPrefix": "maestro-drill/",
         }
+        for i, region in enumerate(("eu-west-1", "eu-central-1")):
+            ssm.put_parameter(
+                Name=f"/maestro/drill/routing-pins/tenant-{i}", Value=region, Type="String", Overwrite=True
+            )
+        snapshot = configbackup.collect_stack(ssm, sm, outputs)
+        configbackup.write_snapshot(clients.client("s3"), bucket, None, snapshot)
+        ssm.put_parameter(
+            Name="/maestro/drill/routing-pins/tenant-1", Value="us-east-1", Type="String", Overwrite=True
+        )
         return config_dry_run(clients, outputs, drill)
 
     return restore

@@ -77,7 +77,7 @@ class KeyValidation:
 
     def key(self, purpose: str, arn: str) -> list[Finding]:
         def finding(check: str, ok: bool, message: str) -> Finding:
-            return Finding("PASS" if ok else "FAIL", "3", check, arn, f"{purpose} key: {message}")
+            return Finding.judge(ok, "3", check, arn, f"{purpose} key: {message}")
 
         meta = self.kms.describe(arn)
         if meta is None:

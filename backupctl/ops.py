@@ -131,17 +131,11 @@ def _config_clients(ctx: Context) -> tuple[Any, Any, Any]:
 
 
 def cmd_config_backup(args: argparse.Namespace) -> int:
-    from backupctl.configbackup import collect, write_snapshot  # noqa: PLC0415
+    from backupctl.configbackup import collect_stack, write_snapshot  # noqa: PLC0415
 
     ctx = context(args, CONFIG_OUTPUTS)
     ssm, secrets, s3 = _config_clients(ctx)
-    snapshot = collect(
-        ssm,
-        secrets,
-        environment=ctx.environment,
-        paths=list(ctx.outputs["parameterPaths"]),
-        secrets_prefix=str(ctx.outputs["secretsPrefix"]),
-    )
+    snapshot = collect_stack(ssm, secrets, ctx.outputs)
     manifest = write_snapshot(s3, str(ctx.outputs["configBucket"]), ctx.config_key, snapshot)
     findings = [
         Finding(
@@ -197,8 +191,8 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
     from backupctl.configbackup import (  # noqa: PLC0415
         SnapshotRefused,
         apply_restore,
+        collect_stack,
         list_snapshots,
-        live_state,
         load_snapshot,
         plan_restore,
     )
@@ -230,13 +224,7 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
         document, _manifest = load_snapshot(s3, bucket, ref)
     except SnapshotRefused as exc:
         raise RefusedError(str(exc)) from None
-    live = live_state(
-        ssm,
-        secrets,
-        environment=ctx.environment,
-        paths=list(ctx.outputs["parameterPaths"]),
-        secrets_prefix=str(ctx.outputs["secretsPrefix"]),
-    )
+    live = collect_stack(ssm, secrets, ctx.outputs)
     changes = plan_restore(document, live, prune=args.prune)
     applied = 0 if args.dry_run else apply_restore(changes, document, ssm, secrets)
     needs_value = [c.name for c in changes if c.action == "needs-value"]

@@ -106,6 +106,8 @@ class Conn:
     user: str = "postgres"
     dbname: str = "postgres"
     dsn: str | None = None
+    # libpq environment for this connection (PGPASSWORD, PGSSLMODE); never printed or stored.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def args(self, dbname: str | None = None) -> list[str]:
         if self.dsn:
@@ -119,12 +121,8 @@ class Conn:
         return ["-h", self.host, "-p", str(self.port), "-U", self.user]
 
     def with_db(self, dbname: str) -> Conn:
-        return Conn(
-            self.host, self.port, self.user, dbname, _replace_db(self.dsn, dbname) if self.dsn else None
-        )
-
-    def describe(self) -> str:
-        return "the --dsn database" if self.dsn else f"{self.host}:{self.port}/{self.dbname}"
+        dsn = _replace_db(self.dsn, dbname) if self.dsn else None
+        return Conn(self.host, self.port, self.user, dbname, dsn, dict(self.env))
 
 
 def _replace_db(dsn: str, dbname: str) -> str:
@@ -152,6 +150,7 @@ def sql(conn: Conn, query: str) -> list[list[str]]:
             "-c",
             query,
         ],
+        env=conn.env,
         what="psql",
     )
     return [line.split("\t") for line in out.splitlines() if line]
@@ -279,6 +278,47 @@ class LocalServer:
         with contextlib.suppress(OSError, ValueError, IndexError):
             return int((self.data / "postmaster.pid").read_text().splitlines()[0])
         return None
+
+
+def add_server(root: Path, servers: list[LocalServer], name: str) -> LocalServer:
+    """A not-yet-initialised server in ``root/name``, registered so ``workspace`` stops it."""
+    path = root / name
+    path.mkdir()
+    chown_tree(path)
+    server = LocalServer(path)
+    servers.append(server)
+    return server
+
+
+def base_backup(conn: Conn, dest: Path) -> Path:
+    """pg_basebackup with the WAL it needs streamed alongside (-X stream)."""
+    run(
+        [
+            *as_server_user(),
+            tool("pg_basebackup"),
+            *conn.server_args(),
+            "-D",
+            str(dest),
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        ],
+        what="pg_basebackup",
+    )
+    return dest
+
+
+def switch_wal_and_wait(conn: Conn, archive: Path, timeout: float = 30) -> None:
+    """Closes the current WAL segment and waits until archive_command has copied it."""
+    segment = scalar(conn, "select pg_walfile_name(pg_current_wal_lsn())")
+    sql(conn, "select pg_switch_wal()")
+    deadline = time.monotonic() + timeout
+    while not (archive / segment).exists():
+        if time.monotonic() > deadline:
+            raise PgError(f"WAL segment {segment} was not archived within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

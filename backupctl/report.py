@@ -19,6 +19,11 @@ class Finding:
     message: str
     mandatory: bool = True
 
+    @classmethod
+    def judge(cls, ok: object, section: str, check: str, resource: str, message: str) -> Finding:
+        """PASS when ``ok``, else a mandatory FAIL: the one place a check's verdict becomes a status."""
+        return cls("PASS" if ok else "FAIL", section, check, resource, message)
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 

@@ -131,7 +131,7 @@ def check_databases(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
         instance = seen.instances.get(ident)
 
         def add(check: str, ok: bool, message: str, _ident: str = ident) -> None:
-            findings.append(Finding("PASS" if ok else "FAIL", "1.1", check, _ident, message))
+            findings.append(Finding.judge(ok, "1.1", check, _ident, message))
 
         if instance is None:
             add("rds-instance-exists", False, f"database `{ident}` was not found in {outputs['region']}")
@@ -186,8 +186,8 @@ def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
     key = vault.get("EncryptionKeyArn")
     expected = outputs["keyArns"].get("backup")
     findings.append(
-        Finding(
-            "PASS" if key and (not expected or key == expected) else "FAIL",
+        Finding.judge(
+            key and (not expected or key == expected),
             "1.1",
             "backup-vault-encryption",
             name,
@@ -199,8 +199,8 @@ def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
     if outputs["environment"] == "prod":
         locked = bool(vault.get("Locked"))
         findings.append(
-            Finding(
-                "PASS" if locked else "FAIL",
+            Finding.judge(
+                locked,
                 "1.1",
                 "backup-vault-lock",
                 name,
@@ -234,8 +234,8 @@ def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             )
         )
     findings.append(
-        Finding(
-            "PASS" if recent else "FAIL",
+        Finding.judge(
+            recent,
             "1.1",
             "backup-weekly-recovery-points",
             name,
@@ -276,8 +276,8 @@ def check_buckets(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             )
             continue
         findings.append(
-            Finding(
-                "PASS" if state.versioning == "Enabled" else "FAIL",
+            Finding.judge(
+                state.versioning == "Enabled",
                 "1.2",
                 "s3-bucket-versioning",
                 name,
@@ -286,8 +286,8 @@ def check_buckets(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             )
         )
         findings.append(
-            Finding(
-                "PASS" if _sse_kms(state.encryption) else "FAIL",
+            Finding.judge(
+                _sse_kms(state.encryption),
                 "1.2",
                 "s3-bucket-sse-kms",
                 name,
@@ -314,8 +314,8 @@ def check_buckets(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             or "none"
         )
         findings.append(
-            Finding(
-                "PASS" if ok else "FAIL",
+            Finding.judge(
+                ok,
                 "1.2",
                 "s3-artifacts-lifecycle",
                 name,
@@ -341,8 +341,8 @@ def _check_evidence(outputs: dict[str, Any], state: BucketState) -> list[Finding
     mode_ok = mode == "COMPLIANCE" or (outputs["environment"] != "prod" and mode == "GOVERNANCE")
     ok = lock.get("ObjectLockEnabled") == "Enabled" and days >= floor and mode_ok
     findings = [
-        Finding(
-            "PASS" if ok else "FAIL",
+        Finding.judge(
+            ok,
             "1.2",
             "s3-evidence-object-lock",
             name,
@@ -358,8 +358,8 @@ def _check_evidence(outputs: dict[str, Any], state: BucketState) -> list[Finding
         if c == "DEEP_ARCHIVE"
     ]
     findings.append(
-        Finding(
-            "PASS" if archive and min(archive) >= days else "FAIL",
+        Finding.judge(
+            archive and min(archive) >= days,
             "1.2",
             "s3-evidence-deep-archive",
             name,
@@ -383,8 +383,8 @@ def check_keys(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
         period, note = rotation_period(status)
         ok = bool(status.get("KeyRotationEnabled")) and period <= MAX_ROTATION_PERIOD_DAYS
         findings.append(
-            Finding(
-                "PASS" if ok else "FAIL",
+            Finding.judge(
+                ok,
                 "3",
                 "kms-key-rotation",
                 arn,
@@ -407,8 +407,8 @@ def check_schedules(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             continue
         state = schedule.get("State", "ENABLED")
         findings.append(
-            Finding(
-                "PASS" if state == "ENABLED" else "FAIL",
+            Finding.judge(
+                state == "ENABLED",
                 section,
                 "scheduler-schedule",
                 name,

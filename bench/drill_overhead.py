@@ -17,7 +17,7 @@ from pathlib import Path
 from backupctl import dbbackup
 from backupctl.drill import seed
 from backupctl.drillcli import LOCAL_BUCKET, embedded_s3
-from backupctl.pgtools import LocalServer, chown_tree, run, scalar, sql, tool, workspace
+from backupctl.pgtools import add_server, run, scalar, sql, tool, workspace
 
 
 def main() -> None:
@@ -26,11 +26,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     with workspace(prefix="maestro-bench-") as (root, servers):
-        (root / "db").mkdir()
-        chown_tree(root)
-        server = LocalServer(root / "db")
-        servers.append(server)
-        server.init().start()
+        server = add_server(root, servers, "db").init().start()
         source = server.conn
         started = time.perf_counter()
         seed(source, args.orders)

@@ -38,13 +38,13 @@ from backupctl.drill import (
 )
 from backupctl.drillcli import LOCAL_BUCKET, LOCAL_EVIDENCE_BUCKET, embedded_s3
 from backupctl.pgtools import (
-    LocalServer,
-    as_server_user,
+    add_server,
+    base_backup,
     bindir,
     chown_tree,
-    run,
     scalar,
     sql,
+    switch_wal_and_wait,
     tool,
     workspace,
 )
@@ -216,44 +216,23 @@ def test_cleanup_happens_even_when_a_step_raises_unexpectedly(workdir: Path, tmp
 def test_pitr_before_a_write_excludes_it_and_after_includes_it(workdir: Path) -> None:
     with workspace(base=str(workdir)) as (root, servers):
         archive = root / "wal"
-        for d in (archive, root / "src"):
-            d.mkdir()
-        chown_tree(root)
-        source = LocalServer(root / "src")
-        servers.append(source)
-        source.init(archive_dir=archive).start()
+        archive.mkdir()
+        chown_tree(archive)
+        source = add_server(root, servers, "src").init(archive_dir=archive).start()
         sql(source.conn, "create table ledger (id int primary key, at timestamptz default clock_timestamp())")
-        base = root / "base"
-        run(
-            [
-                *as_server_user(),
-                tool("pg_basebackup"),
-                *source.conn.server_args(),
-                "-D",
-                str(base),
-                "-X",
-                "stream",
-            ]
-        )
+        base = base_backup(source.conn, root / "base")
         sql(source.conn, "insert into ledger (id) values (1)")
         between = scalar(source.conn, "select clock_timestamp()")
         time.sleep(0.05)
         sql(source.conn, "insert into ledger (id) values (2)")
         after = scalar(source.conn, "select clock_timestamp()")
         time.sleep(0.05)
-        sql(
-            source.conn, "insert into ledger (id) values (3)"
-        )  # recovery stops at the first commit past a target
-        segment = scalar(source.conn, "select pg_walfile_name(pg_current_wal_lsn())")
-        sql(source.conn, "select pg_switch_wal()")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (archive / segment).exists():
-            time.sleep(0.05)
+        # Recovery stops at the first commit past its target, so one must exist past the later one.
+        sql(source.conn, "insert into ledger (id) values (3)")
+        switch_wal_and_wait(source.conn, archive)
         found = {}
         for name, target in (("between", between), ("after", after)):
-            (root / name).mkdir()
-            replica = LocalServer(root / name)
-            servers.append(replica)
+            replica = add_server(root, servers, name)
             replica.recover_to(base, archive, target).start()
             replica.wait_promoted()
             found[name] = [r[0] for r in sql(replica.conn, "select id from ledger order by id")]
@@ -283,11 +262,7 @@ def test_backup_db_writes_dump_and_manifest(
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(var, "testing")
     with workspace(base=str(workdir)) as (root, servers), embedded_s3("GOVERNANCE", 1) as clients:
-        (root / "db").mkdir()
-        chown_tree(root)
-        server = LocalServer(root / "db")
-        servers.append(server)
-        server.init().start()
+        server = add_server(root, servers, "db").init().start()
         sql(
             server.conn,
             "create table pins (tenant text primary key, region text); "
@@ -514,11 +489,7 @@ def test_local_drill_of_an_existing_database_by_dsn_restores_it_logically(
     workdir: Path, tmp_path: Path
 ) -> None:
     with workspace(base=str(workdir)) as (root, servers), embedded_s3("GOVERNANCE", 1) as clients:
-        (root / "app").mkdir()
-        chown_tree(root)
-        app = LocalServer(root / "app")
-        servers.append(app)
-        app.init().start()
+        app = add_server(root, servers, "app").init().start()
         sql(
             app.conn,
             "create table tenants (id int primary key, name text); "
