@@ -235,69 +235,65 @@ class Platform(pulumi.ComponentResource):
             child,
         )
 
-        # Runbook 1.3: the daily config backup.
-        config_job = ScheduledFunction(
-            f"{name}-config-backup",
-            ScheduledFunctionArgs(
-                environment=env,
-                name_prefix=prefix,
-                job="config-backup",
-                handler="backupctl.handlers.config_backup",
-                description="Daily backup of policies, routing pins and secrets metadata (runbook 1.3)",
-                schedule_expression=s.config_backup_schedule,
-                schedule_timezone=s.schedule_timezone,
-                statements=config_backup_statements(
-                    config_bucket.bucket_arn,
-                    keys.arns["config"],
-                    s.region,
-                    account_id,
-                    s.parameter_paths,
-                    s.secrets_prefix,
+        def scheduled(
+            job: str, description: str, schedule: str, statements: Any, variables: dict[str, Any]
+        ) -> ScheduledFunction:
+            """A backupctl Lambda on a schedule, encrypted with the config key, logging to the logs key."""
+            return ScheduledFunction(
+                f"{name}-{job}",
+                ScheduledFunctionArgs(
+                    environment=env,
+                    name_prefix=prefix,
+                    job=job,
+                    handler=f"backupctl.handlers.{job.replace('-', '_')}",
+                    description=description,
+                    schedule_expression=schedule,
+                    schedule_timezone=s.schedule_timezone,
+                    statements=statements,
+                    environment_variables={
+                        "MAESTRO_CONFIG_BUCKET": config_bucket.bucket_name,
+                        "MAESTRO_CONFIG_KMS_KEY": keys.arns["config"],
+                        "MAESTRO_ENVIRONMENT": env,
+                        **variables,
+                    },
+                    kms_key_arn=keys.arns["config"],
+                    logs_kms_key_arn=keys.arns["logs"],
+                    tags=tags,
                 ),
-                environment_variables={
-                    "MAESTRO_CONFIG_BUCKET": config_bucket.bucket_name,
-                    "MAESTRO_CONFIG_KMS_KEY": keys.arns["config"],
-                    "MAESTRO_PARAMETER_PATHS": ",".join(s.parameter_paths),
-                    "MAESTRO_SECRETS_PREFIX": s.secrets_prefix,
-                    "MAESTRO_ENVIRONMENT": env,
-                },
-                kms_key_arn=keys.arns["config"],
-                logs_kms_key_arn=keys.arns["logs"],
-                tags=tags,
+                child,
+            )
+
+        # Runbook 1.3: the daily config backup.
+        config_job = scheduled(
+            "config-backup",
+            "Daily backup of policies, routing pins and secrets metadata (runbook 1.3)",
+            s.config_backup_schedule,
+            config_backup_statements(
+                config_bucket.bucket_arn,
+                keys.arns["config"],
+                s.region,
+                account_id,
+                s.parameter_paths,
+                s.secrets_prefix,
             ),
-            child,
+            {
+                "MAESTRO_PARAMETER_PATHS": ",".join(s.parameter_paths),
+                "MAESTRO_SECRETS_PREFIX": s.secrets_prefix,
+            },
         )
 
         # Runbook 3: monthly KMS post-rotation validation, failures to the alerts topic.
-        kms_job = ScheduledFunction(
-            f"{name}-kms-validate",
-            ScheduledFunctionArgs(
-                environment=env,
-                name_prefix=prefix,
-                job="kms-validate",
-                handler="backupctl.handlers.kms_validate",
-                description="Monthly KMS rotation and canary-decrypt validation (runbook 3)",
-                schedule_expression=s.kms_validation_schedule,
-                schedule_timezone=s.schedule_timezone,
-                statements=kms_validation_statements(
-                    list(keys.arns.values()),
-                    config_bucket.bucket_arn,
-                    keys.arns["config"],
-                    env,
-                    alerts.topic_arn,
-                ),
-                environment_variables={
-                    "MAESTRO_CONFIG_BUCKET": config_bucket.bucket_name,
-                    "MAESTRO_CONFIG_KMS_KEY": keys.arns["config"],
-                    "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(keys.arns),
-                    "MAESTRO_ALERTS_TOPIC": alerts.topic_arn,
-                    "MAESTRO_ENVIRONMENT": env,
-                },
-                kms_key_arn=keys.arns["config"],
-                logs_kms_key_arn=keys.arns["logs"],
-                tags=tags,
+        kms_job = scheduled(
+            "kms-validate",
+            "Monthly KMS rotation and canary-decrypt validation (runbook 3)",
+            s.kms_validation_schedule,
+            kms_validation_statements(
+                list(keys.arns.values()), config_bucket.bucket_arn, keys.arns["config"], env, alerts.topic_arn
             ),
-            child,
+            {
+                "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(keys.arns),
+                "MAESTRO_ALERTS_TOPIC": alerts.topic_arn,
+            },
         )
 
         # Runbook 4: audit trail, Backup Audit Manager, reports.
