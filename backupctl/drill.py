@@ -36,6 +36,7 @@ from backupctl.pgtools import (
     scalar,
     sql,
     switch_wal_and_wait,
+    tool,
     workspace,
 )
 from backupctl.report import Finding
@@ -152,6 +153,9 @@ class Drill:
             self.finding(False, f"drill-step-{number}", self.source, f"step {number} ({record.title}): {exc}")
             if fatal:
                 self.aborted = True
+        except BaseException:
+            record.status = "FAIL"  # bad input or a bug: shown as failed, then raised (cleanup still runs)
+            raise
         finally:
             record.finished_at = datetime.now(UTC)
             seconds = (record.finished_at - record.started_at).total_seconds()
@@ -409,7 +413,12 @@ class LocalOptions:
     after_restore: Callable[[Conn], None] | None = None  # tests: damage the restored database
 
 
+LOCAL_TOOLS = ("initdb", "pg_ctl", "postgres", "psql", "pg_dump", "pg_restore", "pg_basebackup")
+
+
 def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
+    for name in LOCAL_TOOLS:
+        tool(name)  # every binary up front: a missing one is a one-line error before anything starts
     source_name = "--dsn database" if opts.dsn else "seeded local database"
     drill = Drill("local", source_name, opts.criticality, out=out or sys.stderr)
     s3 = opts.clients.client("s3")

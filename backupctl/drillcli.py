@@ -137,6 +137,8 @@ def _drill_local(args: argparse.Namespace) -> dict[str, Any]:
         raise BadInput("--orders", "at least 10", args.orders)
     if args.jobs < 1:
         raise BadInput("--jobs", "at least 1", args.jobs)
+    if args.lock_days < 1:
+        raise BadInput("--lock-days", "at least 1", args.lock_days)
     suite = _suite(args)
     base = LocalOptions(
         clients=None,

@@ -54,6 +54,16 @@ def tool(name: str) -> str:
     return str(path)
 
 
+def server_user() -> pwd.struct_passwd:
+    """The account servers run as when we are root (initdb and postgres refuse to run as root)."""
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise BadInput(
+            f"user {SERVER_USER}", "an account to run PostgreSQL as when backupctl runs as root", "none"
+        ) from None
+
+
 def as_server_user() -> list[str]:
     """The prefix that runs a server binary as `postgres` when we are root (initdb refuses root)."""
     return ["runuser", "-u", SERVER_USER, "--"] if os.geteuid() == 0 else []
@@ -81,7 +91,7 @@ def make_workdir(prefix: str, base: str | None = None) -> Path:
     """A fresh directory the server user owns, outside root-only temp dirs."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=base or tempfile.gettempdir()))
     if os.geteuid() == 0:
-        user = pwd.getpwnam(SERVER_USER)
+        user = server_user()
         os.chown(path, user.pw_uid, user.pw_gid)
     path.chmod(0o700)
     return path
@@ -90,7 +100,7 @@ def make_workdir(prefix: str, base: str | None = None) -> Path:
 def chown_tree(path: Path) -> None:
     if os.geteuid() != 0:
         return
-    user = pwd.getpwnam(SERVER_USER)
+    user = server_user()
     for root, dirs, files in os.walk(path):
         os.chown(root, user.pw_uid, user.pw_gid)
         for name in dirs + files:

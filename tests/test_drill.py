@@ -295,6 +295,37 @@ def test_backup_db_writes_dump_and_manifest(
     assert_nothing_left(workdir)
 
 
+@pytest.mark.parametrize(
+    ("argv", "env", "text"),
+    [
+        (("--orders", "3"), {}, "--orders: expected at least 10, found 3"),
+        (("--lock-days", "0"), {}, "--lock-days: expected at least 1"),
+        (
+            (),
+            {"PG_BINDIR": "/nonexistent/bin"},
+            "PostgreSQL tool initdb: expected /nonexistent/bin/initdb to exist",
+        ),
+        (("--dsn", "host=x", "--stack", "staging"), {}, "--dsn/--bucket: expected only with --local"),
+        (("--stack", "staging", "--outputs", "/nonexistent.json"), {}, "--outputs /nonexistent.json"),
+    ],
+)
+def test_bad_drill_input_is_one_line_and_exit_2(
+    tmp_path: Path,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+    env: dict[str, str],
+    text: str,
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = main(["drill", *argv, "--workdir", str(workdir), "--report-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and text in err and len(err.strip().splitlines()) == 1, err
+    assert_nothing_left(workdir)
+
+
 def test_drill_targets_are_the_runbooks() -> None:
     assert TARGETS == CRITICALITY_TARGETS
 
