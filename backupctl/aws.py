@@ -9,7 +9,6 @@ moto lacks an API. Only the standard library and boto3 are imported (the Lambda 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +89,8 @@ class Backup:
         try:
             return self.client.describe_backup_vault(BackupVaultName=name)
         except ClientError as exc:
+            # AWS Backup answers AccessDeniedException, not ResourceNotFound, for a vault name that
+            # does not exist in the account.
             absent_on(exc, "ResourceNotFoundException", "AccessDeniedException")
             return None
 
@@ -110,7 +111,7 @@ class S3:
         try:
             self.client.head_bucket(Bucket=bucket)
         except ClientError as exc:
-            absent_on(exc, "404", "NoSuchBucket", "403")
+            absent_on(exc, "404", "NoSuchBucket")  # 403 is a bucket we may not read: raised, not absent
             return False
         return True
 
@@ -204,7 +205,3 @@ class Scheduler:
         except ClientError as exc:
             absent_on(exc, "ResourceNotFoundException")
             return None
-
-
-def first(items: Iterable[Any], default: Any = None) -> Any:
-    return next(iter(items), default)

@@ -181,7 +181,15 @@ def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
     name = str(outputs["vaultName"])
     vault = seen.vault
     if vault is None:
-        return [Finding("FAIL", "1.1", "backup-vault", name, f"backup vault `{name}` was not found")]
+        return [
+            Finding(
+                "FAIL",
+                "1.1",
+                "backup-vault",
+                name,
+                f"backup vault `{name}` was not found (or this identity may not describe it)",
+            )
+        ]
     findings: list[Finding] = []
     key = vault.get("EncryptionKeyArn")
     expected = outputs["keyArns"].get("backup")
