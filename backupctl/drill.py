@@ -422,12 +422,8 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
     source_name = "--dsn database" if opts.dsn else "seeded local database"
     drill = Drill("local", source_name, opts.criticality, out=out or sys.stderr)
     s3 = opts.clients.client("s3")
-    servers_seen: list[LocalServer] = []
     suite = opts.suite or (DEFAULT_SUITE if not opts.dsn else None)
-    with contextlib.ExitStack() as stack:
-        root, servers = (
-            stack.enter_context(workspace(base=opts.workdir)) if not opts.keep else _kept_workspace(opts)
-        )
+    with workspace(base=opts.workdir, keep=opts.keep) as (root, servers):
         archive = root / "wal-archive"
         source = Conn()
         restore_server: LocalServer | None = None
@@ -453,7 +449,6 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                     f"restores go to throwaway servers on 127.0.0.1 under {root} (restore port "
                     f"{restore_server.port}); the source is only read and given heartbeat rows"
                 )
-        servers_seen = list(servers)
 
         with guarded(drill, 2) as step:
             if step is not None:
@@ -537,9 +532,12 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                     f"s3://{opts.bucket}/{index_key}",
                 )
 
+        pitr_step: contextlib.AbstractContextManager[StepRecord | None] = contextlib.nullcontext()
         if base is None and not drill.aborted:
             drill.skip(5, "needs a physical base backup with WAL archiving: not available for --dsn sources")
-        with guarded(drill, 5) if base is not None or drill.aborted else contextlib.nullcontext() as step:
+        else:
+            pitr_step = guarded(drill, 5)
+        with pitr_step as step:
             if step is not None and base is not None and drill.point_in_time:
                 pitr = add_server(root, servers, "pitr")
                 pitr.recover_to(base, archive, drill.point_in_time).start()
@@ -566,7 +564,6 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                 step.detail = (
                     f"restored to {drill.point_in_time}; newest transaction {drill.newest_transaction}"
                 )
-                servers_seen = list(servers)
 
         with guarded(drill, 6, fatal=False) as step:
             if step is not None:
@@ -587,14 +584,8 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
                 drill.newest_write = newest_heartbeat(_query(restored))
                 _measure_step(drill, step)
 
-    _finish_cleanup(drill, servers_seen, opts.keep)
+    _finish_cleanup(drill, servers, opts.keep)
     return _seal(drill, s3, opts.evidence_bucket, opts.report_dir, kms_key_id=opts.kms_key_id)
-
-
-def _kept_workspace(opts: LocalOptions) -> tuple[Path, list[LocalServer]]:
-    from backupctl.pgtools import make_workdir  # noqa: PLC0415
-
-    return make_workdir("maestro-drill-", opts.workdir), []
 
 
 def _query(conn: Conn) -> Query:

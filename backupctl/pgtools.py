@@ -333,14 +333,16 @@ def switch_wal_and_wait(conn: Conn, archive: Path, timeout: float = 30) -> None:
 
 @contextlib.contextmanager
 def workspace(
-    prefix: str = "maestro-drill-", base: str | None = None
+    prefix: str = "maestro-drill-", base: str | None = None, *, keep: bool = False
 ) -> Iterator[tuple[Path, list[LocalServer]]]:
-    """A work dir plus a list of servers; on exit every server is stopped and the dir removed."""
+    """A work dir plus a list of servers; on exit every server is stopped and the dir removed, even
+    after an error, unless ``keep`` (servers left running for inspection)."""
     root = make_workdir(prefix, base)
     servers: list[LocalServer] = []
     try:
         yield root, servers
     finally:
-        for server in servers:
-            server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if not keep:
+            for server in servers:
+                server.stop()
+            shutil.rmtree(root, ignore_errors=True)

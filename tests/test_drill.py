@@ -39,6 +39,7 @@ from backupctl.drill import (
 from backupctl.drillcli import LOCAL_BUCKET, LOCAL_EVIDENCE_BUCKET, embedded_s3
 from backupctl.pgtools import (
     add_server,
+    as_server_user,
     base_backup,
     bindir,
     chown_tree,
@@ -570,3 +571,26 @@ def test_rds_drill_without_an_inventory_yet_skips_the_index_step_with_a_warning(
     assert statuses(report)[4] == "SKIP"
     assert any(f["check"] == "artifacts-index" and f["status"] == "WARN" for f in report["findings"])
     assert report["result"] == "PASS"
+
+
+@postgres
+def test_keep_leaves_the_local_servers_running_for_inspection(workdir: Path, tmp_path: Path) -> None:
+    with embedded_s3("GOVERNANCE", 1) as clients:
+        report = run_local(local_options(clients, workdir, tmp_path, keep=True))
+    try:
+        assert report["result"] == "PASS"
+        cleanup = next(s for s in report["steps"] if s["number"] == 10)
+        assert cleanup["detail"].startswith("kept for inspection (--keep)")
+        data_dirs = sorted(workdir.glob("maestro-drill-*/*/data"))
+        assert len(data_dirs) == 3  # source, restore, pitr
+        assert len(_postgres_processes(workdir)) >= 3
+    finally:
+        for data in workdir.glob("maestro-drill-*/*/data"):
+            subprocess.run(
+                [*as_server_user(), tool("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                capture_output=True,
+                check=False,
+            )
+        for path in workdir.iterdir():
+            shutil.rmtree(path, ignore_errors=True)
+    assert_nothing_left(workdir)
