@@ -119,3 +119,16 @@ def test_a_secret_that_disappears_mid_run_is_reported_not_fatal(session: Any) ->
 
 def test_snapshot_key_is_dated() -> None:
     assert snapshot_key("prod", "2026-11-29T02:15:00+00:00") == "config/prod/2026-11-29/20261129T021500Z.json"
+
+
+def test_lambda_handlers_import_only_the_standard_library_boto3_and_backupctl() -> None:
+    # The functions ship only the backupctl directory; the Lambda runtime provides boto3, nothing else.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, backupctl.handlers; "
+        "print(sorted(m for m in ('moto', 'pulumi', 'yaml', 'components') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
