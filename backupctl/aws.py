@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 RETRIES = Config(retries={"max_attempts": 8, "mode": "standard"})
+
+
+def as_utc(value: Any) -> datetime | None:
+    """An AWS timestamp (datetime, or ISO text as stored in our own documents) as an aware UTC time."""
+    if isinstance(value, str) and value:
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
 
 
 def error_code(exc: ClientError) -> str:

@@ -45,13 +45,20 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def list_tables(conn: Conn, prefix: str = "") -> list[str]:
-    rows = sql(
-        conn,
-        prefix + "select schemaname || '.' || tablename from pg_tables "
-        "where schemaname not in ('pg_catalog', 'information_schema') order by 1",
-    )
-    return [r[0] for r in rows]
+USER_TABLES = (
+    "select schemaname || '.' || tablename from pg_tables "
+    "where schemaname not in ('pg_catalog', 'information_schema') order by 1"
+)
+
+
+def qualified(table: str) -> str:
+    """``schema.table`` as quoted SQL identifiers."""
+    schema, _, name = table.partition(".")
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def list_tables(conn: Conn) -> list[str]:
+    return [r[0] for r in sql(conn, USER_TABLES)]
 
 
 # How a table's rows are hashed. "record" hashes each column with its type's hash function (no text
@@ -61,11 +68,7 @@ CHECKSUMS = {"record": "hash_record_extended(t, 0)", "text": "hashtext(t::text):
 
 
 def _stats_query(table: str, method: str) -> str:
-    schema, _, name = table.partition(".")
-    return (
-        f"select count(*), coalesce(sum({CHECKSUMS[method]}), 0) "
-        f"from {quote_ident(schema)}.{quote_ident(name)} t"
-    )
+    return f"select count(*), coalesce(sum({CHECKSUMS[method]}), 0) from {qualified(table)} t"
 
 
 def table_stats(

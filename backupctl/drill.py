@@ -11,6 +11,7 @@ drill created, even when a step failed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -25,6 +26,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from backupctl import artifacts, dbbackup, drillreport
+from backupctl.aws import as_utc
 from backupctl.errors import BadInput, RefusedError
 from backupctl.pgtools import (
     Conn,
@@ -221,12 +223,15 @@ def guarded(drill: Drill, number: int, *, fatal: bool = True) -> Iterator[StepRe
         yield record
 
 
-def parse_time(text: str, where: str) -> datetime:
+def parse_time(text: str, where: str, expected: str = "an ISO time like 2026-11-29T06:00:00Z") -> datetime:
+    """A user-given time; without a zone it is UTC."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = as_utc(text)
     except ValueError:
-        raise BadInput(where, "an ISO time like 2026-11-29T06:00:00Z", text) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise BadInput(where, expected, text) from None
+    if moment is None:
+        raise BadInput(where, expected, text)
+    return moment
 
 
 def pg_time(text: str) -> datetime:
@@ -295,21 +300,12 @@ class SmokeSuite:
     def run(self, query: Query) -> list[str]:
         """Problems, one sentence each; empty when the suite passes."""
         problems = []
-        present = {
-            r[0]
-            for r in query(
-                "select schemaname || '.' || tablename from pg_tables "
-                "where schemaname not in ('pg_catalog', 'information_schema')"
-            )
-        }
+        present = {r[0] for r in query(dbbackup.USER_TABLES)}
         problems += [f"table {t} is missing" for t in self.tables if t not in present]
         for table in self.non_empty:
             if table not in present:
                 continue
-            schema, _, name = table.partition(".")
-            rows = query(
-                f"select exists (select 1 from {dbbackup.quote_ident(schema)}.{dbbackup.quote_ident(name)})"
-            )
+            rows = query(f"select exists (select 1 from {dbbackup.qualified(table)})")
             if rows[0][0] != "t":
                 problems.append(f"table {table} is empty")
         for name, statement in self.canaries.items():
@@ -577,7 +573,13 @@ def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
 
         with guarded(drill, 7) as step:
             if step is not None and restored is not None:
-                _smoke(drill, step, _query(restored), suite, opts.smoke_command, restored, restore_server)
+                env = {
+                    "PGHOST": restored.host,
+                    "PGPORT": str(restored.port),
+                    "PGUSER": restored.user,
+                    "PGDATABASE": restored.dbname,
+                }
+                _smoke(drill, step, _query(restored), suite, opts.smoke_command, env, "drill_restore")
 
         with guarded(drill, 8, fatal=False) as step:
             if step is not None and restored is not None:
@@ -616,28 +618,23 @@ def _smoke(
     query: Query,
     suite: SmokeSuite | None,
     command: str | None,
-    restored: Conn,
-    server: LocalServer | None,
+    command_env: dict[str, str],
+    resource: str,
 ) -> None:
+    """Step 7 for both drills: the suite, then the smoke command, then the moment RTO stops."""
     problems = (suite or SmokeSuite()).run(query)
     for problem in problems:
-        drill.finding(False, "smoke", "drill_restore", problem)
+        drill.finding(False, "smoke", resource, problem)
     if problems:
         raise StepFailed(f"{len(problems)} smoke check(s) failed: {problems[0]}")
     if command:
-        env = {
-            "PGHOST": restored.host,
-            "PGPORT": str(restored.port),
-            "PGUSER": restored.user,
-            "PGDATABASE": restored.dbname,
-        }
-        run_smoke_command(command, env)
+        run_smoke_command(command, command_env)
     drill.smoke_passed_at = datetime.now(UTC)
     checks = len(suite.tables) + len(suite.non_empty) + len(suite.canaries) if suite else 0
     drill.finding(
         True,
         "smoke",
-        "drill_restore",
+        resource,
         f"{checks} smoke check(s) pass" + (" and the smoke command" if command else ""),
     )
     step.detail = f"{checks} checks pass" + (f"; `{command}` passed" if command else "")
@@ -674,7 +671,7 @@ def _finish_cleanup(drill: Drill, servers: Sequence[LocalServer], keep: bool) ->
                 f"server {s.data} on port {s.port}" for s in servers
             )
             return
-        running = [s for s in servers if s.pid() is not None and _alive(s.pid())]
+        running = [s for s in servers if _alive(s.pid())]
         if running:
             raise StepFailed(f"servers still running: {', '.join(str(s.port) for s in running)}")
         leftovers = [str(s.root) for s in servers if s.root.exists()]
@@ -700,7 +697,8 @@ def _seal(
         if step is not None:
             step.detail = "JSON + Markdown"
             if evidence_bucket:
-                keys = drillreport.evidence_keys(drill.report())
+                # The sealed copy names where it is sealed; the lock details follow once written.
+                keys = drillreport.evidence_keys(drill.id, drill.started_at)
                 drill.evidence = {"bucket": evidence_bucket, "keys": list(keys)}
                 try:
                     drill.evidence = drillreport.write_evidence(
@@ -746,8 +744,6 @@ def psql_connector(clients: Any, region: str) -> Callable[[dict[str, Any], str],
         secret_arn = (instance.get("MasterUserSecret") or {}).get("SecretArn")
         env: dict[str, str] = {"PGSSLMODE": "require", "PGCONNECT_TIMEOUT": "15"}
         if secret_arn:
-            import json  # noqa: PLC0415
-
             value = clients.client("secretsmanager", region).get_secret_value(SecretId=secret_arn)[
                 "SecretString"
             ]
@@ -922,20 +918,13 @@ def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
             )
             restored = rds.describe_db_instances(DBInstanceIdentifier=target_id)["DBInstances"][0]
             query = connect(restored, opts.dbname)
-            tables = [
-                r[0]
-                for r in query(
-                    "select schemaname || '.' || tablename from pg_tables "
-                    "where schemaname not in ('pg_catalog', 'information_schema')"
-                )
-            ]
+            tables = [r[0] for r in query(dbbackup.USER_TABLES)]
             if not tables:
                 raise StepFailed(f"{target_id} restored with no user tables")
             unreadable = []
             for table in tables:
-                schema, _, name = table.partition(".")
                 try:
-                    query(f"select count(*) from {dbbackup.quote_ident(schema)}.{dbbackup.quote_ident(name)}")
+                    query(f"select count(*) from {dbbackup.qualified(table)}")
                 except PgError as exc:
                     unreadable.append(f"{table} ({exc})")
             drill.finding(
@@ -979,16 +968,8 @@ def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
             step.detail = config_dry_run(opts.clients, outputs, drill)
     with guarded(drill, 7) as step:
         if step is not None and query is not None:
-            problems = (opts.suite or SmokeSuite()).run(query)
-            for problem in problems:
-                drill.finding(False, "smoke", target_id, problem)
-            if problems:
-                raise StepFailed(f"{len(problems)} smoke check(s) failed: {problems[0]}")
-            if opts.smoke_command:
-                run_smoke_command(opts.smoke_command, {"PGDATABASE": opts.dbname})
-            drill.smoke_passed_at = datetime.now(UTC)
-            drill.finding(True, "smoke", target_id, "the smoke suite passes")
-            step.detail = "smoke suite passes"
+            env = {"PGDATABASE": opts.dbname}
+            _smoke(drill, step, query, opts.suite, opts.smoke_command, env, target_id)
     with guarded(drill, 8, fatal=False) as step:
         if step is not None and query is not None:
             drill.newest_write = newest_heartbeat(query)

@@ -12,7 +12,7 @@ from typing import Any
 
 from backupctl import audit
 from backupctl.aws import Clients
-from backupctl.errors import BadInput, RefusedError
+from backupctl.errors import BadInput
 from backupctl.report import render_json
 
 LOCAL_BUCKET = "maestro-drill-backups"
@@ -173,9 +173,7 @@ def _drill_rds(args: argparse.Namespace) -> dict[str, Any]:
         raise BadInput("--point-in-time/--snapshot", "at most one of them", "both")
     if args.dsn or args.bucket:
         raise BadInput("--dsn/--bucket", "only with --local", "used with --stack")
-    ctx = context(args, DRILL_OUTPUTS)
-    if ctx.environment == "prod":
-        raise RefusedError("drills never run against prod: use the staging stack (runbook 2.1 step 1)")
+    ctx = context(args, DRILL_OUTPUTS)  # run_rds refuses prod and untagged targets before any change
     return run_rds(
         RdsOptions(
             clients=ctx.clients,

@@ -87,9 +87,8 @@ def write_local(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def evidence_keys(report: dict[str, Any]) -> tuple[str, str]:
-    day = datetime.fromisoformat(report["startedAt"]).strftime("%Y-%m-%d")
-    base = f"{EVIDENCE_PREFIX}/{day}/{report['drillId']}"
+def evidence_keys(drill_id: str, started_at: datetime) -> tuple[str, str]:
+    base = f"{EVIDENCE_PREFIX}/{started_at:%Y-%m-%d}/{drill_id}"
     return f"{base}.json", f"{base}.md"
 
 
@@ -118,7 +117,7 @@ def write_evidence(
     extra: dict[str, Any] = {"ObjectLockMode": mode, "ObjectLockRetainUntilDate": until}
     if kms_key_id:
         extra |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
-    json_key, md_key = evidence_keys(report)
+    json_key, md_key = evidence_keys(report["drillId"], datetime.fromisoformat(report["startedAt"]))
     for key, body, kind in (
         (json_key, json.dumps(report, indent=2, default=str).encode(), "application/json"),
         (md_key, markdown(report).encode(), "text/markdown"),

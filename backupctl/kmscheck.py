@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backupctl.aws import S3, Kms, error_code
+from backupctl.aws import S3, Kms, as_utc, error_code
 from backupctl.report import Finding
 
 # Runbook 3: CMKs rotate annually. Mirrors components.settings.KEY_ROTATION_PERIOD_DAYS (a test keeps
@@ -42,14 +42,6 @@ def rotation_period(status: Mapping[str, Any]) -> tuple[int, str]:
 
 def canary_key(environment: str, key_id: str) -> str:
     return f"config/{environment}/kms-canary/{key_id}.json"
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value)
-    return None
 
 
 class KeyValidation:
@@ -104,8 +96,8 @@ class KeyValidation:
             )
         )
         rotations = self.kms.rotations(arn)
-        dates = sorted(d for r in rotations if (d := _when(r.get("RotationDate"))) is not None)
-        created = _when(meta.get("CreationDate"))
+        dates = sorted(d for r in rotations if (d := as_utc(r.get("RotationDate"))) is not None)
+        created = as_utc(meta.get("CreationDate"))
         overdue = (
             not dates
             and created is not None
@@ -173,7 +165,7 @@ class KeyValidation:
             return finding(
                 "kms-canary-decrypt", False, f"the canary at s3://{self.bucket}/{where} is malformed"
             )
-        made = _when(stored.get("createdAt"))
+        made = as_utc(stored.get("createdAt"))
         after = [d for d in rotations if made is not None and d > made]
         ok = hashlib.sha256(plain).hexdigest() == stored.get("plaintextSha256")
         return finding(

@@ -178,13 +178,12 @@ def cmd_config_list(args: argparse.Namespace) -> int:
 
 
 def _parse_at(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput("--at", "a date or time like 2026-11-28 or 2026-11-28T06:00Z", text) from None
+    from backupctl.drill import parse_time  # noqa: PLC0415
+
+    moment = parse_time(text, "--at", "a date or time like 2026-11-28 or 2026-11-28T06:00Z")
     if len(text) == 10:  # a bare date means the end of that day
         moment = moment.replace(hour=23, minute=59, second=59)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def cmd_config_restore(args: argparse.Namespace) -> int:

@@ -280,9 +280,10 @@ class LocalServer:
         self.process_started = False
 
     def _kill(self) -> None:
-        pid_file = self.data / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGKILL)
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError, IndexError):

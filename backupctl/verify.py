@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backupctl.aws import S3, Backup, Clients, Kms, Rds, Scheduler, error_code
+from backupctl.aws import S3, Backup, Clients, Kms, Rds, Scheduler, as_utc, error_code
 from backupctl.kmscheck import MAX_ROTATION_PERIOD_DAYS, rotation_period
 from backupctl.report import Finding
 from components.settings import (
@@ -110,15 +110,6 @@ def gather(outputs: dict[str, Any], clients: Clients, now: datetime | None = Non
     return seen
 
 
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
 def _age(now: datetime, then: datetime) -> str:
     minutes = max(0, int((now - then).total_seconds() // 60))  # clocks may disagree by seconds
     return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
@@ -144,7 +135,7 @@ def check_databases(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             f"{MIN_SNAPSHOT_RETENTION_DAYS}",
         )
         rpo = timedelta(minutes=int(db["rpoMinutes"]))
-        latest = _when(instance.get("LatestRestorableTime"))
+        latest = as_utc(instance.get("LatestRestorableTime"))
         if latest is None:
             add(
                 "rds-pitr-window",
@@ -162,7 +153,7 @@ def check_databases(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
             t
             for s in seen.snapshots.get(ident, [])
             if s.get("Status", "available") == "available"
-            and (t := _when(s.get("SnapshotCreateTime"))) is not None
+            and (t := as_utc(s.get("SnapshotCreateTime"))) is not None
         ]
         if not made:
             add("rds-recent-snapshot", False, f"database `{ident}` has no available snapshot yet")
@@ -228,7 +219,7 @@ def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
     short = [
         p for p in weekly if int(p.get("Lifecycle", {}).get("DeleteAfterDays", 0)) < MIN_WEEKLY_RETENTION_DAYS
     ]
-    recent = [p for p in weekly if (t := _when(p.get("CreationDate"))) and seen.now - t <= WEEKLY_MAX_AGE]
+    recent = [p for p in weekly if (t := as_utc(p.get("CreationDate"))) and seen.now - t <= WEEKLY_MAX_AGE]
     if short:
         findings.append(
             Finding(
