@@ -868,6 +868,7 @@ def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
     target_id = f"{drill.id}-{spec['name']}"[:63]
     created: list[str] = []
     query: Query | None = None
+    smoke_env: dict[str, str] = {}
 
     with guarded(drill, 1) as step:
         if step is not None:
@@ -918,6 +919,14 @@ def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
             )
             restored = rds.describe_db_instances(DBInstanceIdentifier=target_id)["DBInstances"][0]
             query = connect(restored, opts.dbname)
+            # The smoke command reaches the restore, not the source; it fetches its own credentials.
+            smoke_env = {
+                "PGHOST": str(restored["Endpoint"]["Address"]),
+                "PGPORT": str(restored["Endpoint"]["Port"]),
+                "PGUSER": str(restored["MasterUsername"]),
+                "PGDATABASE": opts.dbname,
+                "PGSSLMODE": "require",
+            }
             tables = [r[0] for r in query(dbbackup.USER_TABLES)]
             if not tables:
                 raise StepFailed(f"{target_id} restored with no user tables")
@@ -968,8 +977,7 @@ def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
             step.detail = config_dry_run(opts.clients, outputs, drill)
     with guarded(drill, 7) as step:
         if step is not None and query is not None:
-            env = {"PGDATABASE": opts.dbname}
-            _smoke(drill, step, query, opts.suite, opts.smoke_command, env, target_id)
+            _smoke(drill, step, query, opts.suite, opts.smoke_command, smoke_env, target_id)
     with guarded(drill, 8, fatal=False) as step:
         if step is not None and query is not None:
             drill.newest_write = newest_heartbeat(query)

@@ -443,6 +443,15 @@ def test_rds_drill_restores_the_newest_snapshot_into_the_drill_network_and_delet
     assert config and "checksum verified" in config[0]["message"]
 
 
+def test_rds_smoke_command_is_pointed_at_the_restored_instance(staging: Any, tmp_path: Path) -> None:
+    db = FakeDatabase(newest_write=datetime.now(UTC))
+    command = 'case "$PGHOST" in drill-*) test "$PGDATABASE" = postgres ;; *) exit 7 ;; esac'
+    report = run_rds(rds_options(staging, tmp_path, db, smoke_command=command))
+    assert statuses(report)[7] == "PASS", report["steps"]
+    failing = run_rds(rds_options(staging, tmp_path, db, smoke_command='test "$PGHOST" = nowhere'))
+    assert statuses(failing)[7] == "FAIL"
+
+
 def test_rds_drill_keep_leaves_the_tagged_instance_in_the_drill_subnet_group(
     staging: Any, tmp_path: Path
 ) -> None:
