@@ -227,6 +227,7 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
     changes = plan_restore(document, live, prune=args.prune)
     applied = 0 if args.dry_run else apply_restore(changes, document, ssm, secrets)
     needs_value = [c.name for c in changes if c.action == "needs-value"]
+    pending = sum(c.apply for c in changes)
     if not args.json:
         print(f"Restore of {ctx.environment} config from s3://{bucket}/{ref.key} (checksum verified)")
         symbols = {"add": "+", "change": "~", "remove": "-", "keep": "=", "retag": "~", "rotation": "~"}
@@ -235,7 +236,7 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
         if not changes:
             print("  live configuration already matches the snapshot")
         verb = "would apply" if args.dry_run else "applied"
-        print(f"{verb} {sum(c.apply for c in changes) if args.dry_run else applied} change(s)")
+        print(f"{verb} {pending if args.dry_run else applied} change(s)")
         if needs_value:
             print(f"values to re-supply by hand (never stored): {', '.join(needs_value)}")
     findings = [
@@ -244,7 +245,7 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
             "1.3",
             "config-restore",
             ref.key,
-            f"{'dry run: ' if args.dry_run else ''}{sum(c.apply for c in changes)} change(s), "
+            f"{'dry run: ' if args.dry_run else ''}{pending} change(s), "
             f"{len(needs_value)} value(s) to re-supply",
         )
     ]
