@@ -156,10 +156,19 @@ class Audit(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("maestro:audit:Audit", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        base = f"{args.name_prefix}-{args.environment}"
-        trail = aws.cloudtrail.Trail(
-            f"{name}-trail",
+        self.name, self.args = name, args
+        self.child = pulumi.ResourceOptions(parent=self)
+        self.base = f"{args.name_prefix}-{args.environment}"
+        self.trail_arn = self.trail().arn
+        self.framework_arn = self.framework().arn
+        self.report_plans()
+        self.register_outputs({"trail_arn": self.trail_arn, "framework_arn": self.framework_arn})
+
+    def trail(self) -> aws.cloudtrail.Trail:
+        """Every API call in every region, validated, with data events on the evidence and config buckets."""
+        args = self.args
+        return aws.cloudtrail.Trail(
+            f"{self.name}-trail",
             name=trail_name(args.name_prefix, args.environment),
             s3_bucket_name=args.audit_bucket_name,
             s3_key_prefix="cloudtrail",
@@ -180,9 +189,12 @@ class Audit(pulumi.ComponentResource):
                 }
             ],
             tags=dict(args.tags),
-            opts=child,
+            opts=self.child,
         )
-        self.trail_arn = trail.arn
+
+    def controls(self) -> list[Any]:
+        """The runbook's backup rules as Backup Audit Manager controls."""
+        args = self.args
 
         def control(control_name: str, rds_scope: bool = True, **params: str | int) -> Any:
             return {
@@ -215,23 +227,29 @@ class Audit(pulumi.ComponentResource):
         ]
         if args.vault_locked:
             controls.append(control("BACKUP_RESOURCES_PROTECTED_BY_BACKUP_VAULT_LOCK"))
-        framework = aws.backup.Framework(
-            f"{name}-framework",
-            name=f"{base}-runbook".replace("-", "_"),
+        return controls
+
+    def framework(self) -> aws.backup.Framework:
+        return aws.backup.Framework(
+            f"{self.name}-framework",
+            name=f"{self.base}-runbook".replace("-", "_"),
             description="Maestro Backup and Restore Runbook controls",
-            controls=controls,
-            tags=dict(args.tags),
-            opts=child,
+            controls=self.controls(),
+            tags=dict(self.args.tags),
+            opts=self.child,
         )
-        self.framework_arn = framework.arn
+
+    def report_plans(self) -> None:
+        """Control compliance, backup job and restore job reports, delivered to the audit bucket."""
+        args = self.args
         for template, frameworks in (
-            ("CONTROL_COMPLIANCE_REPORT", [framework.arn]),
+            ("CONTROL_COMPLIANCE_REPORT", [self.framework_arn]),
             ("BACKUP_JOB_REPORT", None),
             ("RESTORE_JOB_REPORT", None),
         ):
             aws.backup.ReportPlan(
-                f"{name}-{template.lower().replace('_', '-')}",
-                name=f"{base}_{template}".replace("-", "_").lower(),
+                f"{self.name}-{template.lower().replace('_', '-')}",
+                name=f"{self.base}_{template}".replace("-", "_").lower(),
                 report_delivery_channel={
                     "s3_bucket_name": args.audit_bucket_name,
                     "s3_key_prefix": "backup-reports",
@@ -243,6 +261,5 @@ class Audit(pulumi.ComponentResource):
                     "number_of_frameworks": 1 if frameworks else None,
                 },
                 tags=dict(args.tags),
-                opts=child,
+                opts=self.child,
             )
-        self.register_outputs({"trail_arn": self.trail_arn, "framework_arn": self.framework_arn})

@@ -67,141 +67,177 @@ class BackupPlan(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BackupPlanArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("maestro:backup_plan:BackupPlan", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        base = f"{args.name_prefix}-{args.environment}"
+        self.name, self.args = name, args
+        self.child = pulumi.ResourceOptions(parent=self)
+        self.stateful = pulumi.ResourceOptions(
+            parent=self, protect=args.protect, retain_on_delete=args.protect
+        )
+        self.base = f"{args.name_prefix}-{args.environment}"
+        vault = self.vaults()
+        role = self.role()
+        self.plans(vault, role)
+        self.restore_testing(vault, role)
+        self.register_outputs(
+            {"vault_name": self.vault_name, "vault_arn": self.vault_arn, "plan_id": self.plan_id}
+        )
+
+    def vaults(self) -> aws.backup.Vault:
+        """The CMK-encrypted vault, locked, notifying the alerts topic; a locked DR vault when asked."""
+        args = self.args
         vault = aws.backup.Vault(
-            f"{name}-vault",
-            name=f"{base}-vault",
+            f"{self.name}-vault",
+            name=f"{self.base}-vault",
             kms_key_arn=args.kms_key_arn,
             force_destroy=False,
             tags=dict(args.tags),
-            opts=stateful,
+            opts=self.stateful,
         )
         self.vault_name, self.vault_arn = vault.name, vault.arn
-
-        def lock(vault_resource: aws.backup.Vault, lock_name: str, region: str | None) -> None:
-            # A lock with changeable_for_days becomes immutable (compliance mode) after that grace time;
-            # without it the lock stays in governance mode and privileged IAM can still remove it.
-            if args.vault_lock_mode == "none":
-                return
-            aws.backup.VaultLockConfiguration(
-                lock_name,
-                backup_vault_name=vault_resource.name,
-                min_retention_days=args.daily_retention_days,
-                max_retention_days=VAULT_LOCK_MAX_RETENTION_DAYS,
-                changeable_for_days=args.vault_lock_changeable_days
-                if args.vault_lock_mode == "compliance"
-                else None,
-                region=region,
-                opts=stateful,
-            )
-
-        lock(vault, f"{name}-vault-lock", None)
+        self.lock(vault, f"{self.name}-vault-lock", None)
         aws.backup.VaultNotifications(
-            f"{name}-vault-notifications",
+            f"{self.name}-vault-notifications",
             backup_vault_name=vault.name,
             sns_topic_arn=args.alerts_topic_arn,
             backup_vault_events=VAULT_EVENTS,
-            opts=child,
+            opts=self.child,
         )
-        copy_actions: list[Any] = []
+        self.copy_actions: list[Any] = []
         if args.dr_region is not None:
             dr_vault = aws.backup.Vault(
-                f"{name}-dr-vault",
-                name=f"{base}-dr-vault",
+                f"{self.name}-dr-vault",
+                name=f"{self.base}-dr-vault",
                 kms_key_arn=args.dr_kms_key_arn,
                 region=args.dr_region,
                 force_destroy=False,
                 tags=dict(args.tags),
-                opts=stateful,
+                opts=self.stateful,
             )
             self.dr_vault_arn = dr_vault.arn
-            lock(dr_vault, f"{name}-dr-vault-lock", args.dr_region)
-            copy_actions = [
+            self.lock(dr_vault, f"{self.name}-dr-vault-lock", args.dr_region)
+            self.copy_actions = [
                 {
                     "destination_vault_arn": dr_vault.arn,
                     "lifecycle": {"delete_after": args.weekly_retention_days},
                 }
             ]
+        return vault
 
+    def lock(self, vault: aws.backup.Vault, lock_name: str, region: str | None) -> None:
+        # A lock with changeable_for_days becomes immutable (compliance mode) after that grace time;
+        # without it the lock stays in governance mode and privileged IAM can still remove it.
+        args = self.args
+        if args.vault_lock_mode == "none":
+            return
+        aws.backup.VaultLockConfiguration(
+            lock_name,
+            backup_vault_name=vault.name,
+            min_retention_days=args.daily_retention_days,
+            max_retention_days=VAULT_LOCK_MAX_RETENTION_DAYS,
+            changeable_for_days=args.vault_lock_changeable_days
+            if args.vault_lock_mode == "compliance"
+            else None,
+            region=region,
+            opts=self.stateful,
+        )
+
+    def role(self) -> aws.iam.Role:
         role = aws.iam.Role(
-            f"{name}-role",
-            name=f"{base}-backup",
+            f"{self.name}-role",
+            name=f"{self.base}-backup",
             assume_role_policy=assume_role_policy("backup.amazonaws.com"),
-            tags=dict(args.tags),
-            opts=child,
+            tags=dict(self.args.tags),
+            opts=self.child,
         )
         for index, policy_arn in enumerate(BACKUP_ROLE_POLICIES):
             aws.iam.RolePolicyAttachment(
-                f"{name}-role-policy-{index}", role=role.name, policy_arn=policy_arn, opts=child
+                f"{self.name}-role-policy-{index}", role=role.name, policy_arn=policy_arn, opts=self.child
             )
         self.role_arn = role.arn
+        return role
 
-        def rule(rule_name: str, schedule: str, keep_days: int, **extra: Any) -> Any:
-            return {
-                "rule_name": rule_name,
-                "target_vault_name": vault.name,
-                "schedule": schedule,
-                "schedule_expression_timezone": args.schedule_timezone,
-                "start_window": START_WINDOW_MINUTES,
-                "completion_window": COMPLETION_WINDOW_MINUTES,
-                "lifecycle": {"delete_after": keep_days},
-                "recovery_point_tags": {**args.tags, "maestro:rule": rule_name},
-                **extra,
-            }
+    def rule(
+        self, vault: aws.backup.Vault, rule_name: str, schedule: str, keep_days: int, **extra: Any
+    ) -> Any:
+        args = self.args
+        return {
+            "rule_name": rule_name,
+            "target_vault_name": vault.name,
+            "schedule": schedule,
+            "schedule_expression_timezone": args.schedule_timezone,
+            "start_window": START_WINDOW_MINUTES,
+            "completion_window": COMPLETION_WINDOW_MINUTES,
+            "lifecycle": {"delete_after": keep_days},
+            "recovery_point_tags": {**args.tags, "maestro:rule": rule_name},
+            **extra,
+        }
 
+    def plans(self, vault: aws.backup.Vault, role: aws.iam.Role) -> None:
+        """Daily 7 d and weekly 30 d for every tagged database; continuous (PITR) for critical ones."""
+        args, base = self.args, self.base
         plan = aws.backup.Plan(
-            f"{name}-plan",
+            f"{self.name}-plan",
             name=f"{base}-daily-weekly",
             rules=[
-                rule("daily", DAILY_SCHEDULE, args.daily_retention_days, copy_actions=copy_actions),
-                rule("weekly", WEEKLY_SCHEDULE, args.weekly_retention_days, copy_actions=copy_actions),
+                self.rule(
+                    vault, "daily", DAILY_SCHEDULE, args.daily_retention_days, copy_actions=self.copy_actions
+                ),
+                self.rule(
+                    vault,
+                    "weekly",
+                    WEEKLY_SCHEDULE,
+                    args.weekly_retention_days,
+                    copy_actions=self.copy_actions,
+                ),
             ],
             tags=dict(args.tags),
-            opts=child,
+            opts=self.child,
         )
         self.plan_id = plan.id
         selection_tag: list[Any] = [
             {"type": "STRINGEQUALS", "key": BACKUP_SELECTION_TAG[0], "value": BACKUP_SELECTION_TAG[1]}
         ]
         aws.backup.Selection(
-            f"{name}-selection",
+            f"{self.name}-selection",
             name=f"{base}-tagged",
             plan_id=plan.id,
             iam_role_arn=role.arn,
             selection_tags=selection_tag,
-            opts=child,
+            opts=self.child,
         )
-        if args.critical_databases:
-            # Continuous backup keeps PITR under the vault's lock too; its retention equals the RDS
-            # retention so AWS Backup and the instance never disagree about it.
-            pitr_plan = aws.backup.Plan(
-                f"{name}-pitr-plan",
-                name=f"{base}-continuous",
-                rules=[
-                    rule(
-                        "continuous",
-                        "cron(0 * * * ? *)",
-                        args.continuous_retention_days,
-                        enable_continuous_backup=True,
-                    )
-                ],
-                tags=dict(args.tags),
-                opts=child,
-            )
-            self.pitr_plan_id = pitr_plan.id
-            aws.backup.Selection(
-                f"{name}-pitr-selection",
-                name=f"{base}-critical",
-                plan_id=pitr_plan.id,
-                iam_role_arn=role.arn,
-                selection_tags=[{"type": "STRINGEQUALS", "key": "maestro:criticality", "value": "critical"}],
-                opts=child,
-            )
+        if not args.critical_databases:
+            return
+        # Continuous backup keeps PITR under the vault's lock too; its retention equals the RDS
+        # retention so AWS Backup and the instance never disagree about it.
+        pitr_plan = aws.backup.Plan(
+            f"{self.name}-pitr-plan",
+            name=f"{base}-continuous",
+            rules=[
+                self.rule(
+                    vault,
+                    "continuous",
+                    "cron(0 * * * ? *)",
+                    args.continuous_retention_days,
+                    enable_continuous_backup=True,
+                )
+            ],
+            tags=dict(args.tags),
+            opts=self.child,
+        )
+        self.pitr_plan_id = pitr_plan.id
+        aws.backup.Selection(
+            f"{self.name}-pitr-selection",
+            name=f"{base}-critical",
+            plan_id=pitr_plan.id,
+            iam_role_arn=role.arn,
+            selection_tags=[{"type": "STRINGEQUALS", "key": "maestro:criticality", "value": "critical"}],
+            opts=self.child,
+        )
 
+    def restore_testing(self, vault: aws.backup.Vault, role: aws.iam.Role) -> None:
+        """Runbook 2: AWS Backup restores the newest recovery point every quarter and validates it."""
+        args = self.args
         testing = aws.backup.RestoreTestingPlan(
-            f"{name}-restore-testing",
+            f"{self.name}-restore-testing",
             name=f"{args.name_prefix}_{args.environment}_quarterly".replace("-", "_"),
             schedule_expression=RESTORE_TEST_SCHEDULE,
             schedule_expression_timezone=args.schedule_timezone,
@@ -213,7 +249,7 @@ class BackupPlan(pulumi.ComponentResource):
                 "selection_window_days": args.daily_retention_days,
             },
             tags=dict(args.tags),
-            opts=child,
+            opts=self.child,
         )
         overrides = (
             {"dbsubnetgroupname": args.drill_subnet_group_name}
@@ -221,7 +257,7 @@ class BackupPlan(pulumi.ComponentResource):
             else None
         )
         aws.backup.RestoreTestingSelection(
-            f"{name}-restore-testing-selection",
+            f"{self.name}-restore-testing-selection",
             name="databases",
             restore_testing_plan_name=testing.name,
             protected_resource_type="RDS",
@@ -231,8 +267,5 @@ class BackupPlan(pulumi.ComponentResource):
             },
             restore_metadata_overrides=overrides,
             validation_window_hours=4,
-            opts=child,
-        )
-        self.register_outputs(
-            {"vault_name": self.vault_name, "vault_arn": self.vault_arn, "plan_id": self.plan_id}
+            opts=self.child,
         )

@@ -32,6 +32,17 @@ def backupctl_source() -> Path:
     return Path(spec.origin).parent
 
 
+def function_code() -> pulumi.AssetArchive:
+    """The handlers and exactly the modules they import (``backupctl.LAMBDA_PACKAGE``), file by file:
+    no ``__pycache__`` or stray files, so the archive is the same on every machine."""
+    import backupctl  # noqa: PLC0415 - only its package list; no boto3, no Pulumi
+
+    root = backupctl_source().parent
+    return pulumi.AssetArchive(
+        {path: pulumi.FileAsset(str(root / path)) for path in backupctl.LAMBDA_PACKAGE}
+    )
+
+
 def role_name(name_prefix: str, environment: str, job: str) -> str:
     """Role names are fixed so bucket policies can name them before the roles exist."""
     return f"{name_prefix}-{environment}-{job}"
@@ -63,24 +74,34 @@ class ScheduledFunction(pulumi.ComponentResource):
         self, name: str, args: ScheduledFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("maestro:config_backup:ScheduledFunction", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        function_name = role_name(args.name_prefix, args.environment, args.job)
+        self.name, self.args = name, args
+        self.child = pulumi.ResourceOptions(parent=self)
+        self.physical_name = role_name(args.name_prefix, args.environment, args.job)
+        function = self.function()
+        schedule = self.schedule(function)
+        self.function_name, self.schedule_name = function.name, schedule.name
+        self.register_outputs({"function_name": self.function_name, "schedule_name": self.schedule_name})
+
+    def function(self) -> aws.lambda_.Function:
+        """The Lambda, its encrypted log group kept a year, and a role holding only the job's statements."""
+        name, args = self.name, self.args
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/aws/lambda/{function_name}",
+            name=f"/aws/lambda/{self.physical_name}",
             retention_in_days=LOG_RETENTION_DAYS,
             kms_key_id=args.logs_kms_key_arn,
             tags=dict(args.tags),
-            opts=child,
+            opts=self.child,
         )
         role = aws.iam.Role(
             f"{name}-role",
-            name=function_name,
+            name=self.physical_name,
             assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             description=args.description,
             tags=dict(args.tags),
-            opts=child,
+            opts=self.child,
         )
+        self.role_arn = role.arn
         aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
@@ -95,16 +116,16 @@ class ScheduledFunction(pulumi.ComponentResource):
                     },
                 ]
             ),
-            opts=child,
+            opts=self.child,
         )
-        function = aws.lambda_.Function(
+        return aws.lambda_.Function(
             f"{name}-function",
-            name=function_name,
+            name=self.physical_name,
             description=args.description,
             runtime=LAMBDA_RUNTIME,
             handler=args.handler,
             role=role.arn,
-            code=pulumi.AssetArchive({"backupctl": pulumi.FileArchive(str(backupctl_source()))}),
+            code=function_code(),
             timeout=args.timeout_seconds,
             memory_size=256,
             kms_key_arn=args.kms_key_arn,
@@ -114,12 +135,16 @@ class ScheduledFunction(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
+
+    def schedule(self, function: aws.lambda_.Function) -> aws.scheduler.Schedule:
+        """The EventBridge Scheduler schedule and a role that may invoke only this function."""
+        name, args = self.name, self.args
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
-            name=f"{function_name}-scheduler",
+            name=f"{self.physical_name}-scheduler",
             assume_role_policy=assume_role_policy("scheduler.amazonaws.com"),
             tags=dict(args.tags),
-            opts=child,
+            opts=self.child,
         )
         aws.iam.RolePolicy(
             f"{name}-scheduler-policy",
@@ -134,11 +159,11 @@ class ScheduledFunction(pulumi.ComponentResource):
                     }
                 ]
             ),
-            opts=child,
+            opts=self.child,
         )
-        schedule = aws.scheduler.Schedule(
+        return aws.scheduler.Schedule(
             f"{name}-schedule",
-            name=function_name,
+            name=self.physical_name,
             description=args.description,
             schedule_expression=args.schedule_expression,
             schedule_expression_timezone=args.schedule_timezone,
@@ -151,10 +176,8 @@ class ScheduledFunction(pulumi.ComponentResource):
                 "input": json.dumps({"source": "schedule", "job": args.job}),
                 "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
             },
-            opts=child,
+            opts=self.child,
         )
-        self.function_name, self.schedule_name, self.role_arn = function.name, schedule.name, role.arn
-        self.register_outputs({"function_name": self.function_name, "schedule_name": self.schedule_name})
 
 
 def config_backup_statements(

@@ -1,7 +1,10 @@
-"""Wires the runbook's components together from the stack settings, in the runbook's order."""
+"""Wires the runbook's components together from the stack settings, one named section each, in the
+runbook's order: keys (1.1-1.3, 3), alerts (4), buckets (1.2, 1.3), databases (1.1, 2), the AWS Backup
+plan (1.1, 2), the scheduled jobs (1.3, 3) and the audit trail (4)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -30,6 +33,27 @@ from components.keys import Keys, KeysArgs
 from components.settings import Settings
 
 
+@dataclass(frozen=True)
+class Buckets:
+    access_logs: SecureBucket
+    audit: SecureBucket
+    artifacts: ArtifactsBucket
+    evidence: EvidenceBucket
+    config: SecureBucket
+
+
+@dataclass(frozen=True)
+class Databases:
+    network: DatabaseNetwork
+    instances: list[Database]
+
+
+@dataclass(frozen=True)
+class Jobs:
+    config_backup: ScheduledFunction
+    kms_validate: ScheduledFunction
+
+
 class Platform(pulumi.ComponentResource):
     """Everything the runbook asks of one environment."""
 
@@ -37,164 +61,180 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("maestro:platform:Platform", name, None, opts)
-        s = settings
-        child = pulumi.ResourceOptions(parent=self)
-        env, prefix = s.environment, s.name_prefix
-        tags = {**s.tags, "maestro:environment": env, "maestro:managed-by": "pulumi"}
-        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.name, self.s = name, settings
+        self.child = pulumi.ResourceOptions(parent=self)
+        self.tags = {
+            **settings.tags,
+            "maestro:environment": settings.environment,
+            "maestro:managed-by": "pulumi",
+        }
+        self.account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).account_id
+        keys, dr_keys = self.keys()
+        alerts = self.alerts(keys)
+        buckets = self.buckets(keys)
+        databases = self.databases(keys, dr_keys)
+        backup = self.backup_plan(keys, dr_keys, alerts, databases)
+        jobs = self.scheduled_jobs(keys, buckets, alerts)
+        audit = self.audit(keys, buckets)
+        self.outputs = self.exports(keys, buckets, databases, backup, jobs, audit, alerts)
+        self.register_outputs({"environment": settings.environment})
 
-        # Runbook 1.1-1.3 and 3: customer-managed keys, rotating yearly.
-        keys = Keys(
-            f"{name}-keys",
-            KeysArgs(
-                environment=env,
-                account_id=account_id,
-                region=s.region,
-                name_prefix=prefix,
-                protect=s.protect,
-                tags=tags,
-            ),
-            child,
-        )
-        dr_keys = (
-            Keys(
-                f"{name}-dr-keys",
-                KeysArgs(
-                    environment=env,
-                    account_id=account_id,
-                    region=s.region,
-                    name_prefix=prefix,
-                    purposes=("rds", "backup"),
-                    key_region=s.dr_region,
-                    protect=s.protect,
-                    tags=tags,
-                ),
-                child,
-            )
-            if s.dr_region
-            else None
-        )
+    # ---- runbook 1.1-1.3 and 3: customer-managed keys, rotating yearly ------------------------------
 
-        # Runbook 4: one alerts topic for every failure.
-        alerts = Alerts(
-            f"{name}-alerts",
+    def keys(self) -> tuple[Keys, Keys | None]:
+        s = self.s
+        common = {
+            "environment": s.environment,
+            "account_id": self.account_id,
+            "region": s.region,
+            "name_prefix": s.name_prefix,
+            "protect": s.protect,
+            "tags": self.tags,
+        }
+        keys = Keys(f"{self.name}-keys", KeysArgs(**common), self.child)
+        if not s.dr_region:
+            return keys, None
+        dr_args = KeysArgs(**common, purposes=("rds", "backup"), key_region=s.dr_region)
+        return keys, Keys(f"{self.name}-dr-keys", dr_args, self.child)
+
+    # ---- runbook 4: one alerts topic for every failure ----------------------------------------------
+
+    def alerts(self, keys: Keys) -> Alerts:
+        s = self.s
+        return Alerts(
+            f"{self.name}-alerts",
             AlertsArgs(
-                environment=env,
-                name_prefix=prefix,
+                environment=s.environment,
+                name_prefix=s.name_prefix,
                 kms_key_arn=keys.arns["logs"],
-                account_id=account_id,
+                account_id=self.account_id,
                 alert_email=s.alert_email,
-                tags=tags,
+                tags=self.tags,
             ),
-            child,
+            self.child,
         )
 
-        # Runbook 1.2 and 1.3: buckets.
-        def bucket_name(purpose: str) -> pulumi.Output[str]:
-            return pulumi.Output.concat(prefix, "-", env, "-", purpose, "-", account_id, "-", s.region)
+    # ---- runbook 1.2 and 1.3: buckets ---------------------------------------------------------------
 
-        def secure(purpose: str, key: str | None, **extra: Any) -> SecureBucketArgs:
-            return SecureBucketArgs(
-                bucket_name=bucket_name(purpose),
-                kms_key_arn=keys.arns[key] if key else None,
-                access_log_bucket=access_logs.bucket_name if key else None,
-                protect=s.protect,
-                tags={**tags, "maestro:purpose": purpose},
-                **extra,
-            )
+    def bucket_name(self, purpose: str) -> pulumi.Output[str]:
+        s = self.s
+        return pulumi.Output.concat(
+            s.name_prefix, "-", s.environment, "-", purpose, "-", self.account_id, "-", s.region
+        )
 
-        access_logs = SecureBucket(
-            f"{name}-access-logs",
+    def bucket_arn(self, purpose: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat("arn:aws:s3:::", self.bucket_name(purpose))
+
+    def secure(
+        self, purpose: str, key_arn: pulumi.Input[str], access_logs: SecureBucket, **extra: Any
+    ) -> SecureBucketArgs:
+        return SecureBucketArgs(
+            bucket_name=self.bucket_name(purpose),
+            kms_key_arn=key_arn,
+            access_log_bucket=access_logs.bucket_name,
+            protect=self.s.protect,
+            tags={**self.tags, "maestro:purpose": purpose},
+            **extra,
+        )
+
+    def access_log_bucket(self) -> SecureBucket:
+        # S3 server access logs cannot be delivered to an SSE-KMS bucket: this one is SSE-S3, logs nothing.
+        return SecureBucket(
+            f"{self.name}-access-logs",
             SecureBucketArgs(
-                bucket_name=bucket_name("access-logs"),
+                bucket_name=self.bucket_name("access-logs"),
                 kms_key_arn=None,
-                protect=s.protect,
-                tags={**tags, "maestro:purpose": "access-logs"},
+                protect=self.s.protect,
+                tags={**self.tags, "maestro:purpose": "access-logs"},
                 policy_statements=[
                     {
                         "Sid": "S3ServerAccessLogs",
                         "Effect": "Allow",
                         "Principal": {"Service": "logging.s3.amazonaws.com"},
                         "Action": "s3:PutObject",
-                        "Resource": pulumi.Output.concat("arn:aws:s3:::", bucket_name("access-logs"), "/*"),
-                        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                        "Resource": pulumi.Output.concat(self.bucket_arn("access-logs"), "/*"),
+                        "Condition": {"StringEquals": {"aws:SourceAccount": self.account_id}},
                     }
                 ],
             ),
-            child,
+            self.child,
         )
-        audit_name = bucket_name("audit")
-        audit_bucket = SecureBucket(
+
+    def buckets(self, keys: Keys) -> Buckets:
+        s, name = self.s, self.name
+        logs = self.access_log_bucket()
+        audit_statements = audit_bucket_statements(
+            self.bucket_arn("audit"), self.account_id, s.region, s.name_prefix, s.environment
+        )
+        audit = SecureBucket(
             f"{name}-audit-bucket",
-            secure(
-                "audit",
-                "logs",
-                policy_statements=audit_bucket_statements(
-                    pulumi.Output.concat("arn:aws:s3:::", audit_name), account_id, s.region, prefix, env
-                ),
-            ),
-            child,
+            self.secure("audit", keys.arns["logs"], logs, policy_statements=audit_statements),
+            self.child,
         )
         artifacts = ArtifactsBucket(
             f"{name}-artifacts",
             ArtifactsBucketArgs(
-                secure=secure("artifacts", "storage"),
-                inventory_bucket_arn=audit_bucket.bucket_arn,
+                secure=self.secure("artifacts", keys.arns["storage"], logs),
+                inventory_bucket_arn=audit.bucket_arn,
                 inventory_key_arn=keys.arns["logs"],
             ),
-            child,
+            self.child,
         )
         evidence = EvidenceBucket(
             f"{name}-evidence",
             EvidenceBucketArgs(
-                secure=secure("evidence", "storage", object_lock=True),
+                secure=self.secure("evidence", keys.arns["storage"], logs, object_lock=True),
                 lock_mode=s.evidence_lock_mode,
                 lock_days=s.evidence_lock_days,
                 archive_after_days=s.evidence_archive_after_days,
             ),
-            child,
+            self.child,
         )
-        role_arn_prefix = pulumi.Output.concat("arn:aws:iam::", account_id, ":role/")
-        config_writers = [
-            pulumi.Output.concat(role_arn_prefix, role_name(prefix, env, job))
+        return Buckets(logs, audit, artifacts, evidence, self.config_bucket(keys, logs))
+
+    def config_bucket(self, keys: Keys, access_logs: SecureBucket) -> SecureBucket:
+        """Runbook 1.3: restricted to the two scheduled jobs' roles and the break-glass role."""
+        s = self.s
+        role_arn_prefix = pulumi.Output.concat("arn:aws:iam::", self.account_id, ":role/")
+        writers = [
+            pulumi.Output.concat(role_arn_prefix, role_name(s.name_prefix, s.environment, job))
             for job in ("config-backup", "kms-validate")
         ]
-        config_name = bucket_name("config")
-        config_bucket = SecureBucket(
-            f"{name}-config",
-            secure(
-                "config",
-                "config",
-                policy_statements=restricted_access_statements(
-                    pulumi.Output.concat("arn:aws:s3:::", config_name),
-                    [*config_writers, s.break_glass_role_arn],
-                    account_id,
-                ),
-            ),
-            child,
+        statements = restricted_access_statements(
+            self.bucket_arn("config"), [*writers, s.break_glass_role_arn], self.account_id
+        )
+        return SecureBucket(
+            f"{self.name}-config",
+            self.secure("config", keys.arns["config"], access_logs, policy_statements=statements),
+            self.child,
         )
 
-        # Runbook 1.1: databases, their network, and the drill network (staging).
+    # ---- runbook 1.1 and 2: databases, their network, and the drill network (staging) ---------------
+
+    def databases(self, keys: Keys, dr_keys: Keys | None) -> Databases:
+        s, name = self.s, self.name
         network = DatabaseNetwork(
             f"{name}-network",
             DatabaseNetworkArgs(
-                environment=env,
-                name_prefix=prefix,
+                environment=s.environment,
+                name_prefix=s.name_prefix,
                 vpc_id=s.vpc_id,
                 subnet_ids=s.subnet_ids,
                 app_security_group_ids=s.app_security_group_ids,
                 drill_subnet_ids=s.drill_subnet_ids if s.drill_target else (),
-                tags=tags,
+                tags=self.tags,
             ),
-            child,
+            self.child,
         )
-        databases = [
+        instances = [
             Database(
                 f"{name}-db-{spec.name}",
                 DatabaseArgs(
                     spec=spec,
-                    environment=env,
-                    name_prefix=prefix,
+                    environment=s.environment,
+                    name_prefix=s.name_prefix,
                     kms_key_arn=keys.arns["rds"],
                     subnet_group_name=network.subnet_group_name,
                     security_group_ids=[network.security_group_id],
@@ -204,19 +244,25 @@ class Platform(pulumi.ComponentResource):
                     dr_region=s.dr_region,
                     dr_kms_key_arn=dr_keys.arns["rds"] if dr_keys else None,
                     protect=s.protect,
-                    tags=tags,
+                    tags=self.tags,
                 ),
-                child,
+                self.child,
             )
             for spec in s.databases
         ]
+        return Databases(network, instances)
 
-        # Runbook 1.1 and 2: AWS Backup plan, vault and quarterly restore testing.
-        backup = BackupPlan(
-            f"{name}-backup",
+    # ---- runbook 1.1 and 2: AWS Backup plan, vault and quarterly restore testing --------------------
+
+    def backup_plan(
+        self, keys: Keys, dr_keys: Keys | None, alerts: Alerts, databases: Databases
+    ) -> BackupPlan:
+        s = self.s
+        return BackupPlan(
+            f"{self.name}-backup",
             BackupPlanArgs(
-                environment=env,
-                name_prefix=prefix,
+                environment=s.environment,
+                name_prefix=s.name_prefix,
                 kms_key_arn=keys.arns["backup"],
                 daily_retention_days=s.daily_retention_days,
                 weekly_retention_days=s.weekly_retention_days,
@@ -228,51 +274,62 @@ class Platform(pulumi.ComponentResource):
                 schedule_timezone=s.schedule_timezone,
                 dr_region=s.dr_region,
                 dr_kms_key_arn=dr_keys.arns["backup"] if dr_keys else None,
-                drill_subnet_group_name=network.drill_subnet_group_name,
+                drill_subnet_group_name=databases.network.drill_subnet_group_name,
                 protect=s.protect,
-                tags=tags,
+                tags=self.tags,
             ),
-            child,
+            self.child,
         )
 
-        def scheduled(
-            job: str, description: str, schedule: str, statements: Any, variables: dict[str, Any]
-        ) -> ScheduledFunction:
-            """A backupctl Lambda on a schedule, encrypted with the config key, logging to the logs key."""
-            return ScheduledFunction(
-                f"{name}-{job}",
-                ScheduledFunctionArgs(
-                    environment=env,
-                    name_prefix=prefix,
-                    job=job,
-                    handler=f"backupctl.handlers.{job.replace('-', '_')}",
-                    description=description,
-                    schedule_expression=schedule,
-                    schedule_timezone=s.schedule_timezone,
-                    statements=statements,
-                    environment_variables={
-                        "MAESTRO_CONFIG_BUCKET": config_bucket.bucket_name,
-                        "MAESTRO_CONFIG_KMS_KEY": keys.arns["config"],
-                        "MAESTRO_ENVIRONMENT": env,
-                        **variables,
-                    },
-                    kms_key_arn=keys.arns["config"],
-                    logs_kms_key_arn=keys.arns["logs"],
-                    tags=tags,
-                ),
-                child,
-            )
+    # ---- runbook 1.3 and 3: the daily config backup and the monthly KMS validation ------------------
 
-        # Runbook 1.3: the daily config backup.
-        config_job = scheduled(
+    def scheduled(
+        self,
+        job: str,
+        description: str,
+        schedule: str,
+        statements: Any,
+        variables: dict[str, Any],
+        keys: Keys,
+        buckets: Buckets,
+    ) -> ScheduledFunction:
+        """A backupctl Lambda on a schedule, encrypted with the config key, logging to the logs key."""
+        s = self.s
+        return ScheduledFunction(
+            f"{self.name}-{job}",
+            ScheduledFunctionArgs(
+                environment=s.environment,
+                name_prefix=s.name_prefix,
+                job=job,
+                handler=f"backupctl.handlers.{job.replace('-', '_')}",
+                description=description,
+                schedule_expression=schedule,
+                schedule_timezone=s.schedule_timezone,
+                statements=statements,
+                environment_variables={
+                    "MAESTRO_CONFIG_BUCKET": buckets.config.bucket_name,
+                    "MAESTRO_CONFIG_KMS_KEY": keys.arns["config"],
+                    "MAESTRO_ENVIRONMENT": s.environment,
+                    **variables,
+                },
+                kms_key_arn=keys.arns["config"],
+                logs_kms_key_arn=keys.arns["logs"],
+                tags=self.tags,
+            ),
+            self.child,
+        )
+
+    def scheduled_jobs(self, keys: Keys, buckets: Buckets, alerts: Alerts) -> Jobs:
+        s = self.s
+        config_job = self.scheduled(
             "config-backup",
             "Daily backup of policies, routing pins and secrets metadata (runbook 1.3)",
             s.config_backup_schedule,
             config_backup_statements(
-                config_bucket.bucket_arn,
+                buckets.config.bucket_arn,
                 keys.arns["config"],
                 s.region,
-                account_id,
+                self.account_id,
                 s.parameter_paths,
                 s.secrets_prefix,
             ),
@@ -280,45 +337,68 @@ class Platform(pulumi.ComponentResource):
                 "MAESTRO_PARAMETER_PATHS": ",".join(s.parameter_paths),
                 "MAESTRO_SECRETS_PREFIX": s.secrets_prefix,
             },
+            keys,
+            buckets,
         )
-
-        # Runbook 3: monthly KMS post-rotation validation, failures to the alerts topic.
-        kms_job = scheduled(
+        kms_job = self.scheduled(
             "kms-validate",
             "Monthly KMS rotation and canary-decrypt validation (runbook 3)",
             s.kms_validation_schedule,
             kms_validation_statements(
-                list(keys.arns.values()), config_bucket.bucket_arn, keys.arns["config"], env, alerts.topic_arn
+                list(keys.arns.values()),
+                buckets.config.bucket_arn,
+                keys.arns["config"],
+                s.environment,
+                alerts.topic_arn,
             ),
             {
                 "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(keys.arns),
                 "MAESTRO_ALERTS_TOPIC": alerts.topic_arn,
             },
+            keys,
+            buckets,
         )
+        return Jobs(config_job, kms_job)
 
-        # Runbook 4: audit trail, Backup Audit Manager, reports.
+    # ---- runbook 4: audit trail, Backup Audit Manager, reports --------------------------------------
+
+    def audit(self, keys: Keys, buckets: Buckets) -> Audit:
+        s = self.s
         critical = [d for d in s.databases if d.criticality == "critical"] or list(s.databases)
-        audit = Audit(
-            f"{name}-audit",
+        return Audit(
+            f"{self.name}-audit",
             AuditArgs(
-                environment=env,
-                name_prefix=prefix,
-                audit_bucket_name=audit_bucket.bucket_name,
+                environment=s.environment,
+                name_prefix=s.name_prefix,
+                audit_bucket_name=buckets.audit.bucket_name,
                 kms_key_arn=keys.arns["logs"],
-                data_event_bucket_arns=[evidence.bucket_arn, config_bucket.bucket_arn],
+                data_event_bucket_arns=[buckets.evidence.bucket_arn, buckets.config.bucket_arn],
                 daily_retention_days=s.daily_retention_days,
                 rpo_hours=max(1, min(d.rpo_minutes for d in critical) // 60) if s.has_critical else 24,
                 rto_minutes=min(d.rto_minutes for d in critical),
                 vault_locked=s.vault_lock_mode != "none",
-                tags=tags,
+                tags=self.tags,
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=[audit_bucket]),
+            pulumi.ResourceOptions(parent=self, depends_on=[buckets.audit]),
         )
 
-        self.outputs = {
-            "environment": env,
+    # ---- the stack outputs backupctl's live commands read -------------------------------------------
+
+    def exports(
+        self,
+        keys: Keys,
+        buckets: Buckets,
+        databases: Databases,
+        backup: BackupPlan,
+        jobs: Jobs,
+        audit: Audit,
+        alerts: Alerts,
+    ) -> dict[str, Any]:
+        s = self.s
+        return {
+            "environment": s.environment,
             "region": s.region,
-            "accountId": account_id,
+            "accountId": self.account_id,
             "databases": [
                 {
                     "name": spec.name,
@@ -328,7 +408,7 @@ class Platform(pulumi.ComponentResource):
                     "rpoMinutes": spec.rpo_minutes,
                     "rtoMinutes": spec.rto_minutes,
                 }
-                for spec, db in zip(s.databases, databases, strict=True)
+                for spec, db in zip(s.databases, databases.instances, strict=True)
             ],
             "backupRetentionDays": s.backup_retention_days,
             "vaultName": backup.vault_name,
@@ -338,24 +418,23 @@ class Platform(pulumi.ComponentResource):
             "drVaultArn": backup.dr_vault_arn,
             "drRegion": s.dr_region,
             "keyArns": keys.arns,
-            "artifactsBucket": artifacts.bucket_name,
-            "evidenceBucket": evidence.bucket_name,
+            "artifactsBucket": buckets.artifacts.bucket_name,
+            "evidenceBucket": buckets.evidence.bucket_name,
             "evidenceLockMode": s.evidence_lock_mode,
             "evidenceLockDays": s.evidence_lock_days,
-            "configBucket": config_bucket.bucket_name,
-            "auditBucket": audit_bucket.bucket_name,
-            "accessLogBucket": access_logs.bucket_name,
+            "configBucket": buckets.config.bucket_name,
+            "auditBucket": buckets.audit.bucket_name,
+            "accessLogBucket": buckets.access_logs.bucket_name,
             "alertsTopicArn": alerts.topic_arn,
-            "configBackupFunction": config_job.function_name,
-            "configBackupSchedule": config_job.schedule_name,
-            "kmsValidationFunction": kms_job.function_name,
-            "kmsValidationSchedule": kms_job.schedule_name,
+            "configBackupFunction": jobs.config_backup.function_name,
+            "configBackupSchedule": jobs.config_backup.schedule_name,
+            "kmsValidationFunction": jobs.kms_validate.function_name,
+            "kmsValidationSchedule": jobs.kms_validate.schedule_name,
             "parameterPaths": list(s.parameter_paths),
             "secretsPrefix": s.secrets_prefix,
             "drillTarget": s.drill_target,
-            "drillSubnetGroup": network.drill_subnet_group_name,
-            "drillSecurityGroupId": network.drill_security_group_id,
+            "drillSubnetGroup": databases.network.drill_subnet_group_name,
+            "drillSecurityGroupId": databases.network.drill_security_group_id,
             "trailArn": audit.trail_arn,
             "frameworkArn": audit.framework_arn,
         }
-        self.register_outputs({"environment": env})

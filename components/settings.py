@@ -290,13 +290,8 @@ def _database(index: int, raw: Any) -> DatabaseSpec:
     )
 
 
-def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings:
-    """Validate raw configuration values (strings or JSON as the engine passes them) into ``Settings``."""
-    if not region or not _REGION_RE.match(region):
-        raise SettingsError("aws:region", "an AWS region like eu-west-1", region)
-    environment = _choice(values, "environment", ("staging", "prod"), None)
-    prod = environment == "prod"
-
+def _databases(values: Mapping[str, Any]) -> tuple[DatabaseSpec, ...]:
+    """Runbook 1.1 and 2.2: the databases and their criticality."""
     raw_dbs = _as_json("databases", values.get("databases"))
     if not isinstance(raw_dbs, list) or not raw_dbs:
         raise SettingsError("databases", "a non-empty list of {name, criticality, ...}", raw_dbs)
@@ -305,29 +300,11 @@ def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SettingsError("databases", "unique database names", duplicate)
+    return databases
 
-    retention = _int(
-        values,
-        "backupRetentionDays",
-        MIN_SNAPSHOT_RETENTION_DAYS,
-        minimum=MIN_SNAPSHOT_RETENTION_DAYS,
-        maximum=MAX_RDS_RETENTION_DAYS,
-        why="runbook 1.1 keeps daily snapshots 7 days; RDS allows 35",
-    )
-    daily = _int(
-        values,
-        "dailyRetentionDays",
-        MIN_SNAPSHOT_RETENTION_DAYS,
-        minimum=MIN_SNAPSHOT_RETENTION_DAYS,
-        why="runbook 1.1 daily snapshots 7 days",
-    )
-    weekly = _int(
-        values,
-        "weeklyRetentionDays",
-        MIN_WEEKLY_RETENTION_DAYS,
-        minimum=MIN_WEEKLY_RETENTION_DAYS,
-        why="runbook 1.1 weekly basebackups 30 days",
-    )
+
+def _retention(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
+    """Runbook 1.1: automated backups, the AWS Backup rules and the vault lock."""
     deletion_protection = _bool(values, "deletionProtection", True)
     if prod and not deletion_protection:
         raise SettingsError(
@@ -338,6 +315,43 @@ def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings
     )
     if prod and vault_lock != "compliance":
         raise SettingsError("vaultLockMode", "compliance in prod", vault_lock)
+    return {
+        "backup_retention_days": _int(
+            values,
+            "backupRetentionDays",
+            MIN_SNAPSHOT_RETENTION_DAYS,
+            minimum=MIN_SNAPSHOT_RETENTION_DAYS,
+            maximum=MAX_RDS_RETENTION_DAYS,
+            why="runbook 1.1 keeps daily snapshots 7 days; RDS allows 35",
+        ),
+        "daily_retention_days": _int(
+            values,
+            "dailyRetentionDays",
+            MIN_SNAPSHOT_RETENTION_DAYS,
+            minimum=MIN_SNAPSHOT_RETENTION_DAYS,
+            why="runbook 1.1 daily snapshots 7 days",
+        ),
+        "weekly_retention_days": _int(
+            values,
+            "weeklyRetentionDays",
+            MIN_WEEKLY_RETENTION_DAYS,
+            minimum=MIN_WEEKLY_RETENTION_DAYS,
+            why="runbook 1.1 weekly basebackups 30 days",
+        ),
+        "deletion_protection": deletion_protection,
+        "vault_lock_mode": vault_lock,
+        "vault_lock_changeable_days": _int(
+            values,
+            "vaultLockChangeableDays",
+            MIN_VAULT_LOCK_CHANGEABLE_DAYS,
+            minimum=MIN_VAULT_LOCK_CHANGEABLE_DAYS,
+            why="AWS Backup compliance-mode grace time",
+        ),
+    }
+
+
+def _evidence(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
+    """Runbook 1.2: the evidence bucket's Object Lock and its archive after the lock."""
     lock_mode = _choice(
         values, "evidenceLockMode", ("GOVERNANCE", "COMPLIANCE"), "COMPLIANCE" if prod else "GOVERNANCE"
     )
@@ -357,49 +371,24 @@ def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings
         minimum=lock_days,
         why="runbook 1.2 archives to DEEP_ARCHIVE only after the lock expires",
     )
-    drill_target = _bool(values, "drillTarget", False)
-    if prod and drill_target:
-        raise SettingsError("drillTarget", "false in prod (runbook 2: drills run on staging)", True)
-    drill_subnets = _list(
-        values, "drillSubnetIds", _SUBNET_RE, "subnet ids (subnet-...)", min_items=2 if drill_target else 0
-    )
-    dr_region = _str(values, "drRegion", pattern=_REGION_RE, expected="an AWS region like eu-central-1")
-    if dr_region == region:
-        raise SettingsError("drRegion", f"a region other than aws:region ({region})", dr_region)
-    schedule_expected = "an EventBridge Scheduler expression cron(...) or rate(...)"
-    tags = _as_json("tags", values.get("tags")) or {}
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        raise SettingsError("tags", "a map of string to string", tags)
-    return Settings(
-        environment="prod" if prod else "staging",
-        region=region,
-        databases=databases,
-        vpc_id=_req(values, "vpcId", _VPC_RE, "a VPC id (vpc-...)"),
-        subnet_ids=_list(values, "subnetIds", _SUBNET_RE, "subnet ids (subnet-...)", min_items=2),
-        app_security_group_ids=_list(values, "appSecurityGroupIds", _SG_RE, "security group ids (sg-...)"),
-        break_glass_role_arn=_req(values, "breakGlassRoleArn", _ARN_RE, "an IAM role ARN"),
-        name_prefix=_str(
-            values, "namePrefix", pattern=_NAME_RE, expected="a lower-case name", default="maestro"
-        )
-        or "maestro",
-        backup_retention_days=retention,
-        daily_retention_days=daily,
-        weekly_retention_days=weekly,
-        deletion_protection=deletion_protection,
-        vault_lock_mode=vault_lock,  # type: ignore[arg-type]
-        vault_lock_changeable_days=_int(
-            values,
-            "vaultLockChangeableDays",
-            MIN_VAULT_LOCK_CHANGEABLE_DAYS,
-            minimum=MIN_VAULT_LOCK_CHANGEABLE_DAYS,
-            why="AWS Backup compliance-mode grace time",
-        ),
-        evidence_lock_mode=lock_mode,  # type: ignore[arg-type]
-        evidence_lock_days=lock_days,
-        evidence_archive_after_days=archive_after,
-        parameter_paths=_list(
+    return {
+        "evidence_lock_mode": lock_mode,
+        "evidence_lock_days": lock_days,
+        "evidence_archive_after_days": archive_after,
+    }
+
+
+SCHEDULE_EXPECTED = "an EventBridge Scheduler expression cron(...) or rate(...)"
+
+
+def _configuration(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Runbook 1.3 and 3: what the config backup reads and when the scheduled jobs run."""
+
+    def text(key: str, pattern: re.Pattern[str], expected: str, default: str) -> str:
+        return _str(values, key, pattern=pattern, expected=expected, default=default) or default
+
+    return {
+        "parameter_paths": _list(
             values,
             "parameterPaths",
             _SSM_PATH_RE,
@@ -407,48 +396,90 @@ def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings
             default=("/maestro/policies", "/maestro/routing-pins"),
             min_items=1,
         ),
-        secrets_prefix=_str(
-            values,
-            "secretsPrefix",
-            pattern=re.compile(r"^[\w/+=.@-]+$"),
-            expected="a Secrets Manager name prefix",
-            default="maestro/",
-        )
-        or "maestro/",
-        config_backup_schedule=_str(
-            values,
-            "configBackupSchedule",
-            pattern=_SCHEDULE_RE,
-            expected=schedule_expected,
-            default="cron(15 2 * * ? *)",
-        )
-        or "",
-        kms_validation_schedule=_str(
-            values,
-            "kmsValidationSchedule",
-            pattern=_SCHEDULE_RE,
-            expected=schedule_expected,
-            default="cron(0 6 1 * ? *)",
-        )
-        or "",
-        schedule_timezone=_str(
-            values,
+        "secrets_prefix": text(
+            "secretsPrefix", re.compile(r"^[\w/+=.@-]+$"), "a Secrets Manager name prefix", "maestro/"
+        ),
+        "config_backup_schedule": text(
+            "configBackupSchedule", _SCHEDULE_RE, SCHEDULE_EXPECTED, "cron(15 2 * * ? *)"
+        ),
+        "kms_validation_schedule": text(
+            "kmsValidationSchedule", _SCHEDULE_RE, SCHEDULE_EXPECTED, "cron(0 6 1 * ? *)"
+        ),
+        "schedule_timezone": text(
             "scheduleTimezone",
-            pattern=re.compile(r"^[A-Za-z_]+(/[A-Za-z_+-]+)*$"),
-            expected="an IANA timezone like Europe/Berlin",
-            default="UTC",
+            re.compile(r"^[A-Za-z_]+(/[A-Za-z_+-]+)*$"),
+            "an IANA timezone like Europe/Berlin",
+            "UTC",
+        ),
+    }
+
+
+def _network(values: Mapping[str, Any], prod: bool, region: str) -> dict[str, Any]:
+    """Runbook 1.1 and 2.1 step 1: the databases' network, the isolated drill network, the DR region."""
+    drill_target = _bool(values, "drillTarget", False)
+    if prod and drill_target:
+        raise SettingsError("drillTarget", "false in prod (runbook 2: drills run on staging)", True)
+    dr_region = _str(values, "drRegion", pattern=_REGION_RE, expected="an AWS region like eu-central-1")
+    if dr_region == region:
+        raise SettingsError("drRegion", f"a region other than aws:region ({region})", dr_region)
+    return {
+        "vpc_id": _req(values, "vpcId", _VPC_RE, "a VPC id (vpc-...)"),
+        "subnet_ids": _list(values, "subnetIds", _SUBNET_RE, "subnet ids (subnet-...)", min_items=2),
+        "app_security_group_ids": _list(values, "appSecurityGroupIds", _SG_RE, "security group ids (sg-...)"),
+        "drill_target": drill_target,
+        "drill_subnet_ids": _list(
+            values,
+            "drillSubnetIds",
+            _SUBNET_RE,
+            "subnet ids (subnet-...)",
+            min_items=2 if drill_target else 0,
+        ),
+        "dr_region": dr_region,
+    }
+
+
+def _ownership(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Who is told and who may break glass (runbook 1.3, 4), names and tags."""
+    tags = _as_json("tags", values.get("tags")) or {}
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise SettingsError("tags", "a map of string to string", tags)
+    return {
+        "break_glass_role_arn": _req(values, "breakGlassRoleArn", _ARN_RE, "an IAM role ARN"),
+        "name_prefix": _str(
+            values, "namePrefix", pattern=_NAME_RE, expected="a lower-case name", default="maestro"
         )
-        or "UTC",
-        drill_target=drill_target,
-        drill_subnet_ids=drill_subnets,
-        dr_region=dr_region,
-        alert_email=_str(
+        or "maestro",
+        "alert_email": _str(
             values,
             "alertEmail",
             pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
             expected="an e-mail address",
         ),
-        tags=dict(tags),
+        "tags": dict(tags),
+    }
+
+
+def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings:
+    """Validate raw configuration values (strings or JSON as the engine passes them) into ``Settings``."""
+    if not region or not _REGION_RE.match(region):
+        raise SettingsError("aws:region", "an AWS region like eu-west-1", region)
+    environment = _choice(values, "environment", ("staging", "prod"), None)
+    prod = environment == "prod"
+    databases = _databases(values)
+    retention = _retention(values, prod)
+    evidence = _evidence(values, prod)
+    network = _network(values, prod, region)
+    return Settings(
+        environment="prod" if prod else "staging",
+        region=region,
+        databases=databases,
+        **network,
+        **retention,
+        **evidence,
+        **_configuration(values),
+        **_ownership(values),
     )
 
 
