@@ -9,9 +9,9 @@ from typing import Any
 
 import boto3
 
-from backupctl.aws import S3, Clients, Kms
-from backupctl.configbackup import collect, write_snapshot
-from backupctl.kmscheck import KeyValidation
+from backupctl.live.aws import S3, Clients, Kms
+from backupctl.live.configbackup import collect, write_snapshot
+from backupctl.live.kmscheck import KeyValidation
 
 
 def config_backup(event: dict[str, Any], context: Any, session: Any = None) -> dict[str, Any]:

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from preview_scale import PROJECT, _project_with
 
-from backupctl.check import run_rules
-from backupctl.preview import close_runtime, preview_stack
+from backupctl.offline.check import run_rules
+from backupctl.offline.preview import close_runtime, preview_stack
 
 
 def timed(project: Path, stacks: list[str]) -> tuple[float, int]:

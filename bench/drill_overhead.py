@@ -14,10 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-from backupctl import dbbackup
-from backupctl.drill import seed
-from backupctl.drillcli import LOCAL_BUCKET, embedded_s3
-from backupctl.pgtools import add_server, run, scalar, sql, tool, workspace
+from backupctl.drill import dbbackup
+from backupctl.drill.pgtools import add_server, run, scalar, sql, tool, workspace
+from backupctl.drill.sandbox import LOCAL_BUCKET, embedded_s3, seed
 
 
 def main() -> None:

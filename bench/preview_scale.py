@@ -23,7 +23,7 @@ SIZES = (1, 50, 200)
 
 
 def _child(project_dir: str) -> None:
-    from backupctl.preview import close_runtime, preview_stack  # noqa: PLC0415
+    from backupctl.offline.preview import close_runtime, preview_stack  # noqa: PLC0415
 
     start = time.perf_counter()
     deployment = preview_stack(Path(project_dir), "staging")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from backupctl.preview import close_runtime, preview_stack
+from backupctl.offline.preview import close_runtime, preview_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACKS = ("staging", "prod")

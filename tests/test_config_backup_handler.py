@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backupctl.configbackup import collect, snapshot_key
 from backupctl.handlers import config_backup
+from backupctl.live.configbackup import collect, snapshot_key
 
 REGION = "eu-west-1"
 BUCKET = "maestro-staging-config"

@@ -24,20 +24,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backupctl.aws import Clients
 from backupctl.cli import main
-from backupctl.drill import (
-    DRILL_TAG,
-    TARGETS,
-    LocalOptions,
-    RdsOptions,
-    StepFailed,
-    cleanup_rds,
-    run_local,
-    run_rds,
-)
-from backupctl.drillcli import LOCAL_BUCKET, LOCAL_EVIDENCE_BUCKET, embedded_s3
-from backupctl.pgtools import (
+from backupctl.drill.local import LocalOptions, run_local
+from backupctl.drill.pgtools import (
     add_server,
     as_server_user,
     base_backup,
@@ -49,6 +38,10 @@ from backupctl.pgtools import (
     tool,
     workspace,
 )
+from backupctl.drill.rds import DRILL_TAG, RdsOptions, cleanup_rds, run_rds
+from backupctl.drill.recorder import TARGETS, StepFailed
+from backupctl.drill.sandbox import LOCAL_BUCKET, LOCAL_EVIDENCE_BUCKET, embedded_s3
+from backupctl.live.aws import Clients
 from components.settings import CRITICALITY_TARGETS
 from tests.aws_account import REGION, build
 
@@ -401,7 +394,7 @@ def staging(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         rds.create_db_snapshot(DBInstanceIdentifier="maestro-staging-orders", DBSnapshotIdentifier="manual-1")
         account.outputs |= {"drillSubnetGroup": "maestro-staging-drill", "drillSecurityGroupId": sg}
         Clients(session)
-        from backupctl.configbackup import collect, write_snapshot
+        from backupctl.live.configbackup import collect, write_snapshot
 
         snapshot = collect(
             session.client("ssm"),

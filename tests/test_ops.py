@@ -17,10 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backupctl.aws import Clients
 from backupctl.cli import main
-from backupctl.kmscheck import MAX_ROTATION_PERIOD_DAYS, KeyValidation
-from backupctl.verify import Observed, check_keys, check_vault, gather, verify
+from backupctl.live.aws import Clients
+from backupctl.live.kmscheck import MAX_ROTATION_PERIOD_DAYS, KeyValidation
+from backupctl.live.verify import Observed, check_keys, check_vault, gather, verify
 from components.settings import KEY_ROTATION_PERIOD_DAYS
 from tests.aws_account import REGION, SECRET_VALUES, Account, artifacts_rules, build
 

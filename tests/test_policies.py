@@ -1,7 +1,7 @@
 """The policy pack: the real stacks pass with zero violations, and one-property mutations fail each rule.
 
-Policies run through pulumi-policy's own ResourceValidationArgs / StackValidationArgs (backupctl.check),
-exactly the functions the CrossGuard pack registers.
+Policies run through pulumi-policy's own ResourceValidationArgs / StackValidationArgs
+(backupctl.offline.check), exactly the functions the CrossGuard pack registers.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from backupctl.check import run_rules
 from backupctl.cli import main
+from backupctl.offline.check import run_rules
 from maestro_policies import ALL_POLICIES, RULES
 from tests.conftest import Deployment
 

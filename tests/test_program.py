@@ -385,8 +385,9 @@ def test_staging_has_an_isolated_drill_network_and_prod_has_none(
 
 
 def test_stack_outputs_name_what_the_ops_cli_needs(stack: Deployment) -> None:
-    from backupctl.ops import CONFIG_OUTPUTS, KMS_OUTPUTS
-    from backupctl.verify import BUCKET_OUTPUTS, REQUIRED_OUTPUTS, SCHEDULE_OUTPUTS
+    from backupctl.cli.config import CONFIG_OUTPUTS
+    from backupctl.cli.kms import KMS_OUTPUTS
+    from backupctl.live.verify import BUCKET_OUTPUTS, REQUIRED_OUTPUTS, SCHEDULE_OUTPUTS
 
     needed = {
         *REQUIRED_OUTPUTS,

@@ -125,7 +125,7 @@ def test_dr_restore_smoke_runs_quarterly_on_demand_and_locally_on_pull_requests(
 
 
 def test_the_staging_smoke_suite_loads() -> None:
-    from backupctl.drill import SmokeSuite
+    from backupctl.drill.checks import SmokeSuite
 
     suite = SmokeSuite.load(str(ROOT / "smoke" / "staging.yaml"))
     assert suite.tables and suite.canaries

@@ -1,34 +1,80 @@
-"""Sub-commands beyond preview: each registers its parser here and imports its module on use."""
+"""`backupctl preview` and `backupctl check`: the program under mocks and the runbook policies over it,
+before anything is deployed (runbook 1-4). Exit 0 clean, 1 a mandatory violation, 2 bad input."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from backupctl.report import Finding, exit_code, render_json, render_table, summary
+from backupctl.cli.common import project_dir, write_json
+from backupctl.findings import Finding, exit_code, render_json, render_table, summary
+
+
+def selected_stacks(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """The project and the stacks asked for (default: every Pulumi.*.yaml)."""
+    from backupctl.offline.stackconfig import list_stacks  # noqa: PLC0415
+
+    root = project_dir(args)
+    return root, [args.stack] if args.stack else list_stacks(root)
+
+
+def previews(root: Path, stacks: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each stack previewed under mocks, one after another."""
+    from backupctl.offline.preview import close_runtime, preview_stack  # noqa: PLC0415
+
+    try:
+        for stack in stacks:
+            print(f"previewing stack {stack} under mocks ...", file=sys.stderr)
+            yield stack, preview_stack(root, stack)
+    finally:
+        close_runtime()
+
+
+def _print_summary(stack: str, summary_: dict[str, Any]) -> None:
+    print(
+        f"Stack {stack}: {summary_['resources']} resources in {summary_['components']} components "
+        f"({summary_['environment']}, {summary_['region']})"
+    )
+    for component, count in summary_["byComponent"].items():
+        print(f"  {component:<40} {count:>4}")
+    print(f"  databases:     {'; '.join(summary_['databases'])}")
+    print(f"  backup vault:  {summary_['vault']}")
+    print(f"  evidence lock: {summary_['evidenceLock']}")
+    print(f"  buckets:       {', '.join(str(b) for b in summary_['buckets'])}")
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from backupctl.offline.preview import summarize  # noqa: PLC0415
+
+    results = {}
+    root, stacks = selected_stacks(args)
+    single = len(stacks) == 1
+    for stack, deployment in previews(root, stacks):
+        if args.out:
+            out = args.out if single else str(Path(args.out).with_suffix("")) + f".{stack}.json"
+            write_json(out, deployment)
+            print(f"wrote {out}", file=sys.stderr)
+        results[stack] = summarize(deployment)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for stack, summary_ in results.items():
+        _print_summary(stack, summary_)
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from backupctl.check import load_deployment, load_policy_config, run_rules, sarif  # noqa: PLC0415
-    from backupctl.cli import _project_dir  # noqa: PLC0415
+    from backupctl.offline.check import load_deployment, load_policy_config, run_rules, sarif  # noqa: PLC0415
 
     config = load_policy_config(args.policy_config)
-    targets: list[tuple[str, dict[str, Any]]] = []
     if args.deployment:
-        targets.append((args.deployment, load_deployment(Path(args.deployment))))
+        targets = [(args.deployment, load_deployment(Path(args.deployment)))]
     else:
-        from backupctl.preview import close_runtime, preview_stack  # noqa: PLC0415
-        from backupctl.stackconfig import list_stacks  # noqa: PLC0415
-
-        project_dir = _project_dir(args)
-        try:
-            for stack in [args.stack] if args.stack else list_stacks(project_dir):
-                print(f"previewing stack {stack} under mocks ...", file=sys.stderr)
-                targets.append((stack, preview_stack(project_dir, stack)))
-        finally:
-            close_runtime()
+        targets = list(previews(*selected_stacks(args)))
     results: dict[str, list[Finding]] = {
         name: run_rules(dep, config=config, stack=name) for name, dep in targets
     }
@@ -56,6 +102,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
+        "preview",
+        help="run the program under mocks and write a stack-export deployment",
+        description="Run __main__.py under Pulumi mocks with the stack's config (Pulumi.yaml "
+        "defaults + Pulumi.STACK.yaml) and summarise the resources; --out writes the deployment.",
+    )
+    p.add_argument("--stack", help="stack name (default: every Pulumi.*.yaml stack)")
+    p.add_argument("--out", help="write the deployment JSON (pulumi stack export shape) here")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_preview)
+
+    p = sub.add_parser(
         "check",
         help="run the runbook policies over a previewed stack or a stack export",
         description="Run the CrossGuard pack's policies offline. With no --stack or --deployment, every "
@@ -76,11 +133,3 @@ def register(sub: Any) -> None:
     output.add_argument("--sarif", action="store_true", help="failures as SARIF 2.1.0 for code scanning")
     p.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     p.set_defaults(handler=cmd_check)
-
-    from backupctl import ops  # noqa: PLC0415
-
-    ops.register(sub)
-
-    from backupctl import drillcli  # noqa: PLC0415
-
-    drillcli.register(sub)

@@ -1,23 +1,18 @@
-"""`backupctl drill`, `drill history` and `backup db` (runbook 1.1 pg_dump method, 2, 2.2)."""
+"""`backupctl drill` and `drill history`: the quarterly restore drill (runbook 2, RTO/RPO of 2.2)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backupctl import audit
-from backupctl.aws import Clients
+from backupctl.cli.common import live_options
 from backupctl.errors import BadInput
-from backupctl.report import render_json
+from backupctl.findings import render_json
+from backupctl.live import audit
 
-LOCAL_BUCKET = "maestro-drill-backups"
-LOCAL_EVIDENCE_BUCKET = "maestro-drill-evidence"
-LOCAL_REGION = "us-east-1"
 DRILL_OUTPUTS = (
     "environment",
     "region",
@@ -31,51 +26,8 @@ DRILL_OUTPUTS = (
 )
 
 
-@contextlib.contextmanager
-def embedded_s3(lock_mode: str, lock_days: int) -> Iterator[Clients]:
-    """A moto S3 server on 127.0.0.1 for the local drill, with a backup bucket and an Object Lock
-    evidence bucket; stopped on exit (its contents live only as long as the drill)."""
-    import logging  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    import boto3  # noqa: PLC0415
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines in the drill's progress
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        # moto keeps its state per process: start from an empty account, not an earlier drill's buckets.
-        urllib.request.urlopen(
-            urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=10
-        ).close()
-        session = boto3.Session(
-            aws_access_key_id="drill",
-            aws_secret_access_key="drill",  # noqa: S106 - the embedded moto server takes any key
-            region_name=LOCAL_REGION,
-        )
-        clients = Clients(session, f"http://{host}:{port}")
-        s3 = clients.client("s3")
-        s3.create_bucket(Bucket=LOCAL_BUCKET)
-        s3.put_bucket_versioning(Bucket=LOCAL_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        for i in range(3):  # the artifacts the index step restores and compares
-            s3.put_object(Bucket=LOCAL_BUCKET, Key=f"artifacts/build-{i}.tar.gz", Body=b"artifact %d" % i)
-        s3.create_bucket(Bucket=LOCAL_EVIDENCE_BUCKET, ObjectLockEnabledForBucket=True)
-        s3.put_object_lock_configuration(
-            Bucket=LOCAL_EVIDENCE_BUCKET,
-            ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": lock_mode, "Days": lock_days}},
-            },
-        )
-        yield clients
-    finally:
-        server.stop()
-
-
 def _suite(args: argparse.Namespace) -> Any:
-    from backupctl.drill import SmokeSuite  # noqa: PLC0415
+    from backupctl.drill.checks import SmokeSuite  # noqa: PLC0415
 
     return SmokeSuite.load(args.smoke) if args.smoke else None
 
@@ -131,7 +83,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def _drill_local(args: argparse.Namespace) -> dict[str, Any]:
-    from backupctl.drill import LocalOptions, local_config_restore, run_local  # noqa: PLC0415
+    from backupctl.drill.local import LocalOptions, run_local  # noqa: PLC0415
+    from backupctl.drill.sandbox import (  # noqa: PLC0415
+        LOCAL_BUCKET,
+        LOCAL_EVIDENCE_BUCKET,
+        LOCAL_REGION,
+        embedded_s3,
+        local_config_restore,
+    )
 
     if args.orders < 10:
         raise BadInput("--orders", "at least 10", args.orders)
@@ -139,7 +98,6 @@ def _drill_local(args: argparse.Namespace) -> dict[str, Any]:
         raise BadInput("--jobs", "at least 1", args.jobs)
     if args.lock_days < 1:
         raise BadInput("--lock-days", "at least 1", args.lock_days)
-    suite = _suite(args)
     base = LocalOptions(
         clients=None,
         bucket=args.bucket or LOCAL_BUCKET,
@@ -149,13 +107,13 @@ def _drill_local(args: argparse.Namespace) -> dict[str, Any]:
         orders=args.orders,
         jobs=args.jobs,
         criticality=args.criticality,
-        suite=suite,
+        suite=_suite(args),
         smoke_command=args.smoke_command,
         keep=args.keep,
         workdir=args.workdir,
     )
     if args.bucket:
-        from backupctl.ops import session_for  # noqa: PLC0415
+        from backupctl.live.session import session_for  # noqa: PLC0415
 
         base.clients = session_for(args, args.region or LOCAL_REGION)
         return run_local(base)
@@ -166,8 +124,9 @@ def _drill_local(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _drill_rds(args: argparse.Namespace) -> dict[str, Any]:
-    from backupctl.drill import RdsOptions, parse_time, run_rds  # noqa: PLC0415
-    from backupctl.ops import context  # noqa: PLC0415
+    from backupctl.drill.rds import RdsOptions, run_rds  # noqa: PLC0415
+    from backupctl.inputs import parse_time  # noqa: PLC0415
+    from backupctl.live.session import context  # noqa: PLC0415
 
     if args.point_in_time and args.snapshot:
         raise BadInput("--point-in-time/--snapshot", "at most one of them", "both")
@@ -191,19 +150,17 @@ def _drill_rds(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from backupctl import drillreport  # noqa: PLC0415
+    from backupctl.drill import report as drillreport  # noqa: PLC0415
+    from backupctl.drill.sandbox import LOCAL_REGION  # noqa: PLC0415
+    from backupctl.live.session import context, session_for  # noqa: PLC0415
 
     rows: list[dict[str, Any]] = []
     if args.stack or args.outputs:
-        from backupctl.ops import context  # noqa: PLC0415
-
         ctx = context(args, ("environment", "region", "evidenceBucket"))
         rows += drillreport.history_from_bucket(
             ctx.clients.client("s3", ctx.region), str(ctx.outputs["evidenceBucket"])
         )
     elif args.evidence_bucket:
-        from backupctl.ops import session_for  # noqa: PLC0415
-
         clients = session_for(args, args.region or LOCAL_REGION)
         rows += drillreport.history_from_bucket(clients.client("s3"), args.evidence_bucket)
     rows += drillreport.history_from_dir(Path(args.report_dir))
@@ -214,60 +171,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backup_db(args: argparse.Namespace) -> int:
-    from backupctl import dbbackup  # noqa: PLC0415
-    from backupctl.ops import session_for  # noqa: PLC0415
-    from backupctl.pgtools import Conn, make_workdir  # noqa: PLC0415
-
-    started = datetime.now(UTC)
-    clients = session_for(args, args.region or LOCAL_REGION)
-    s3 = clients.client("s3")
-    work = make_workdir("maestro-backup-")
-    try:
-        print(f"pg_dump -Fc of the --dsn database to s3://{args.bucket}/{args.prefix} ...", file=sys.stderr)
-        result = dbbackup.dump(
-            Conn(dsn=args.dsn),
-            work / "backup.dump",
-            jobs=args.jobs,
-            progress=lambda m: print(f"  {m}", file=sys.stderr),
-        )
-        manifest = dbbackup.upload(s3, args.bucket, args.prefix, result, kms_key_id=args.kms_key)
-    finally:
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(work, ignore_errors=True)
-    summary = {k: manifest[k] for k in ("bucket", "key", "manifestKey", "sha256", "bytes", "snapshotTime")}
-    summary["tables"] = {t: v["rows"] for t, v in manifest["tables"].items()}
-    if args.json:
-        render_json(summary, sys.stdout)
-    else:
-        print(
-            f"s3://{manifest['bucket']}/{manifest['key']}: {manifest['bytes']} bytes, sha256 "
-            f"{manifest['sha256'][:16]}..., {len(manifest['tables'])} tables, "
-            f"snapshot {manifest['snapshotTime']}"
-        )
-    audit.emit(
-        audit.record(
-            "backup db",
-            stack=None,
-            result="pass",
-            who=audit.actor(clients),
-            started=started,
-            key=manifest["key"],
-            sha256=manifest["sha256"],
-        ),
-        args.audit_log,
-    )
-    return 0
-
-
 def register(sub: Any) -> None:
-    from backupctl.ops import live_options  # noqa: PLC0415
-
-    common = live_options()
     p = sub.add_parser(
         "drill",
-        parents=[common],
+        parents=[live_options()],
         help="run the quarterly restore drill (runbook 2) or list past drills",
         description="Run runbook 2.1's ten-step restore drill and measure RTO/RPO against 2.2. With --stack/"
         "--outputs: restore the staging database's newest snapshot (or --snapshot, or --point-in-time) into "
@@ -317,21 +224,3 @@ def register(sub: Any) -> None:
         "--waiter-delay", type=int, default=30, help="RDS waiter delay in seconds (default: %(default)s)"
     )
     p.set_defaults(handler=cmd_drill)
-
-    backup = sub.add_parser("backup", help="logical database backups (runbook 1.1 pg_dump method)")
-    actions = backup.add_subparsers(dest="backup_command", required=True, metavar="ACTION")
-    p = actions.add_parser(
-        "db",
-        parents=[common],
-        help="pg_dump -Fc a database to S3 with a manifest",
-        description="Dump a self-managed PostgreSQL database (pg_dump -Fc) to S3 with a manifest of "
-        "per-table row counts and checksums taken in the same snapshot, and the dump's SHA-256.",
-    )
-    p.add_argument(
-        "--dsn", required=True, help="libpq connection string or URI (password via PGPASSWORD/.pgpass)"
-    )
-    p.add_argument("--bucket", required=True, help="destination S3 bucket")
-    p.add_argument("--prefix", default="backups/postgres", help="key prefix (default: %(default)s)")
-    p.add_argument("--kms-key", help="SSE-KMS key for the objects")
-    p.add_argument("--jobs", type=int, default=2, help="checksum workers (default: %(default)s)")
-    p.set_defaults(handler=cmd_backup_db)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
 
-from backupctl.pgtools import Conn, PgError, run, scalar, sql, tool
+from backupctl.drill.pgtools import Conn, PgError, run, scalar, sql, tool
 
 MANIFEST_SCHEMA = "maestro-backup/pg-dump-manifest@1"
 HASH_CHUNK = 8 * 1024 * 1024

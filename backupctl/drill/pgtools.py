@@ -301,6 +301,32 @@ def add_server(root: Path, servers: list[LocalServer], name: str) -> LocalServer
     return server
 
 
+@dataclass
+class Workspace:
+    """A work dir the server user owns plus the servers living in it; ``close`` stops every server and
+    removes the dir, unless ``keep`` (servers left running for inspection)."""
+
+    root: Path
+    keep: bool = False
+    servers: list[LocalServer] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls, prefix: str = "maestro-drill-", base: str | None = None, *, keep: bool = False
+    ) -> Workspace:
+        return cls(make_workdir(prefix, base), keep)
+
+    def add_server(self, name: str) -> LocalServer:
+        return add_server(self.root, self.servers, name)
+
+    def close(self) -> None:
+        if self.keep:
+            return
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def base_backup(conn: Conn, dest: Path) -> Path:
     """pg_basebackup with the WAL it needs streamed alongside (-X stream)."""
     run(
@@ -336,14 +362,10 @@ def switch_wal_and_wait(conn: Conn, archive: Path, timeout: float = 30) -> None:
 def workspace(
     prefix: str = "maestro-drill-", base: str | None = None, *, keep: bool = False
 ) -> Iterator[tuple[Path, list[LocalServer]]]:
-    """A work dir plus a list of servers; on exit every server is stopped and the dir removed, even
-    after an error, unless ``keep`` (servers left running for inspection)."""
-    root = make_workdir(prefix, base)
-    servers: list[LocalServer] = []
+    """``Workspace`` as a context: on exit every server is stopped and the dir removed, even after an
+    error, unless ``keep``."""
+    space = Workspace.create(prefix, base, keep=keep)
     try:
-        yield root, servers
+        yield space.root, space.servers
     finally:
-        if not keep:
-            for server in servers:
-                server.stop()
-            shutil.rmtree(root, ignore_errors=True)
+        space.close()

@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backupctl.aws import error_code
 from backupctl.errors import BadInput
+from backupctl.live.aws import error_code
 
 REPORT_SCHEMA = "maestro-backup/drill-report@1"
 EVIDENCE_PREFIX = "evidence/drills"

@@ -295,6 +295,19 @@ def collect_stack(ssm: Any, secrets: Any, outputs: dict[str, Any]) -> Snapshot:
     )
 
 
+def dry_run_newest(
+    s3: Any, ssm: Any, secrets: Any, outputs: dict[str, Any]
+) -> tuple[SnapshotRef | None, list[Change]]:
+    """The newest snapshot of the stack, checksum-verified, diffed against live parameters (no change
+    made); ``(None, [])`` when the stack has no snapshot yet. Raises SnapshotRefused for a bad one."""
+    bucket = str(outputs["configBucket"])
+    refs = list_snapshots(s3, bucket, str(outputs["environment"]))
+    if not refs:
+        return None, []
+    document, _ = load_snapshot(s3, bucket, refs[-1])
+    return refs[-1], plan_restore(document, collect_stack(ssm, secrets, outputs), prune=False)
+
+
 def apply_restore(changes: Sequence[Change], document: dict[str, Any], ssm: Any, secrets: Any) -> int:
     """Applies the applicable changes; returns how many were applied."""
     wanted = {p["Name"]: p for p in document.get("parameters", [])}

@@ -21,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backupctl.aws import S3, Kms, as_utc, error_code
-from backupctl.report import Finding
+from backupctl.findings import Finding
+from backupctl.live.aws import S3, Kms, as_utc, error_code
 
 # Runbook 3: CMKs rotate annually. Mirrors components.settings.KEY_ROTATION_PERIOD_DAYS (a test keeps
 # them equal); kept here so the Lambda package needs no Pulumi code.

@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backupctl.aws import S3, Backup, Clients, Kms, Rds, Scheduler, as_utc, error_code
-from backupctl.kmscheck import MAX_ROTATION_PERIOD_DAYS, rotation_period
-from backupctl.report import Finding
+from backupctl.findings import Finding
+from backupctl.live.aws import S3, Backup, Clients, Kms, Rds, Scheduler, as_utc, error_code
+from backupctl.live.kmscheck import MAX_ROTATION_PERIOD_DAYS, rotation_period
 from components.settings import (
     ARTIFACTS_EXPIRE_DAYS,
     ARTIFACTS_GLACIER_DAYS,

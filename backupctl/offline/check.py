@@ -23,7 +23,7 @@ from pulumi_policy import (
 )
 
 from backupctl.errors import BadInput
-from backupctl.report import Finding
+from backupctl.findings import Finding
 from maestro_policies import RULES, Rule
 
 

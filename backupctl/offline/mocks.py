@@ -6,6 +6,7 @@ Ids are derived from the URN's hash, so two previews of the same stack give the 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -20,6 +21,158 @@ def _digest(text: str, size: int) -> str:
 def _uuid(text: str) -> str:
     h = _digest(text, 32)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True)
+class New:
+    """What a mocked resource knows when AWS would give it an id: its type, inputs and derived names."""
+
+    typ: str
+    inputs: dict[str, Any]
+    seed: str
+    region: str
+    account: str
+    name: str
+    auto_name: str
+
+    def arn(self, service: str, rest: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{rest}"
+
+
+Answer = tuple[str, dict[str, Any]]  # the physical id and the outputs AWS adds to the inputs
+
+
+def _kms_key(r: New) -> Answer:
+    key_id = _uuid(r.seed)
+    return key_id, {"keyId": key_id, "arn": r.arn("kms", f"key/{key_id}")}
+
+
+def _kms_alias(r: New) -> Answer:
+    return r.name, {"arn": r.arn("kms", r.name), "targetKeyArn": ""}
+
+
+def _bucket(r: New) -> Answer:
+    bucket = r.inputs.get("bucket") or r.auto_name
+    return bucket, {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "region": r.region,
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+    }
+
+
+def _rds_instance(r: New) -> Answer:
+    identifier = r.inputs.get("identifier") or r.auto_name
+    resource_id = "db-" + _digest(r.seed, 26).upper()
+    address = f"{identifier}.c{_digest(r.seed, 12)}.{r.region}.rds.amazonaws.com"
+    secret = {
+        "secretArn": r.arn("secretsmanager", f"secret:rds!{resource_id}"),
+        "kmsKeyId": r.inputs.get("masterUserSecretKmsKeyId", ""),
+        "secretStatus": "active",
+    }
+    return resource_id, {
+        "identifier": identifier,
+        "arn": r.arn("rds", f"db:{identifier}"),
+        "resourceId": resource_id,
+        "address": address,
+        "endpoint": f"{address}:5432",
+        "port": 5432,
+        "masterUserSecrets": [secret],
+    }
+
+
+def _security_group(r: New) -> Answer:
+    sg = "sg-" + _digest(r.seed, 17)
+    return sg, {"arn": r.arn("ec2", f"security-group/{sg}"), "name": r.name}
+
+
+def _backup_plan(r: New) -> Answer:
+    plan_id = _uuid(r.seed)
+    return plan_id, {"arn": r.arn("backup", f"backup-plan:{plan_id}"), "version": _digest(r.seed, 20)}
+
+
+def _backup_report(r: New) -> Answer:
+    kind = "framework" if "framework" in r.typ else "report-plan"
+    return r.name, {"arn": r.arn("backup", f"{kind}:{r.name}-{_uuid(r.seed)}")}
+
+
+def _role(r: New) -> Answer:
+    return r.name, {
+        "name": r.name,
+        "arn": f"arn:aws:iam::{r.account}:role/{r.name}",
+        "uniqueId": "AROA" + _digest(r.seed, 17).upper(),
+    }
+
+
+def _function(r: New) -> Answer:
+    return r.name, {
+        "arn": r.arn("lambda", f"function:{r.name}"),
+        "invokeArn": f"arn:aws:apigateway:{r.region}:lambda:path/functions/{r.name}/invocations",
+        "version": "$LATEST",
+    }
+
+
+def _topic(r: New) -> Answer:
+    arn = r.arn("sns", r.name)
+    return arn, {"name": r.name, "arn": arn}
+
+
+def _schedule(r: New) -> Answer:
+    return f"default/{r.name}", {
+        "arn": r.arn("scheduler", f"schedule/default/{r.name}"),
+        "groupName": "default",
+    }
+
+
+def _named(service: str, pattern: str, **extra: Any) -> Any:
+    """A resource whose id is its name and whose ARN is ``pattern`` formatted with that name."""
+
+    def answer(r: New) -> Answer:
+        return r.name, {"arn": r.arn(service, pattern.format(name=r.name)), **extra}
+
+    return answer
+
+
+ANSWERS: dict[str, Any] = {
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:rds/subnetGroup:SubnetGroup": lambda r: (
+        r.name,
+        {"name": r.name, "arn": r.arn("rds", f"subgrp:{r.name}")},
+    ),
+    "aws:ec2/securityGroup:SecurityGroup": _security_group,
+    "aws:backup/vault:Vault": lambda r: (
+        r.name,
+        {"name": r.name, "arn": r.arn("backup", f"backup-vault:{r.name}"), "recoveryPoints": 0},
+    ),
+    "aws:backup/plan:Plan": _backup_plan,
+    "aws:backup/framework:Framework": _backup_report,
+    "aws:backup/reportPlan:ReportPlan": _backup_report,
+    "aws:backup/restoreTestingPlan:RestoreTestingPlan": lambda r: (
+        r.name,
+        {"arn": r.arn("backup", f"restore-testing-plan:{r.name}-{_uuid(r.seed)}")},
+    ),
+    "aws:iam/role:Role": _role,
+    "aws:lambda/function:Function": _function,
+    "aws:sns/topic:Topic": _topic,
+    "aws:scheduler/schedule:Schedule": _schedule,
+    "aws:cloudtrail/trail:Trail": lambda r: (
+        r.name,
+        {"arn": r.arn("cloudtrail", f"trail/{r.name}"), "homeRegion": r.region},
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": _named("logs", "log-group:{name}"),
+    "aws:cloudwatch/eventRule:EventRule": _named("events", "rule/{name}"),
+}
+
+
+def _default(r: New) -> Answer:
+    service = r.typ.split(":")[1].split("/")[0]
+    if r.typ.startswith("aws:s3/"):  # bucket settings are identified by their bucket
+        return str(r.inputs.get("bucket", r.auto_name)), {}
+    resource = r.typ.split(":")[-1].lower()
+    return f"{r.name}-{_digest(r.seed, 8)}", {"arn": r.arn(service, f"{resource}/{r.name}")}
 
 
 class AwsMocks(pulumi.runtime.Mocks):
@@ -44,104 +197,19 @@ class AwsMocks(pulumi.runtime.Mocks):
             return (None, {})
         inputs = dict(args.inputs)
         seed = f"{args.typ}::{args.name}"
-        region = inputs.get("region") or self.region
-        acct = self.account_id
         auto_name = f"{args.name}-{_digest(seed, 7)}"
-        name = inputs.get("name") or auto_name
-        typ = args.typ
-        outputs: dict[str, Any] = {**inputs}
-        if typ == "aws:kms/key:Key":
-            key_id = _uuid(seed)
-            outputs.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{acct}:key/{key_id}")
-            return key_id, outputs
-        if typ == "aws:kms/alias:Alias":
-            outputs.update(arn=f"arn:aws:kms:{region}:{acct}:{name}", targetKeyArn="")
-            return name, outputs
-        if typ == "aws:s3/bucket:Bucket":
-            bucket = inputs.get("bucket") or auto_name
-            outputs.update(
-                bucket=bucket,
-                arn=f"arn:aws:s3:::{bucket}",
-                region=region,
-                bucketDomainName=f"{bucket}.s3.amazonaws.com",
-            )
-            return bucket, outputs
-        if typ.startswith("aws:s3/"):
-            return str(inputs.get("bucket", auto_name)), outputs
-        if typ == "aws:rds/instance:Instance":
-            identifier = inputs.get("identifier") or auto_name
-            resource_id = "db-" + _digest(seed, 26).upper()
-            outputs.update(
-                identifier=identifier,
-                arn=f"arn:aws:rds:{region}:{acct}:db:{identifier}",
-                resourceId=resource_id,
-                address=f"{identifier}.c{_digest(seed, 12)}.{region}.rds.amazonaws.com",
-                endpoint=f"{identifier}.c{_digest(seed, 12)}.{region}.rds.amazonaws.com:5432",
-                port=5432,
-                masterUserSecrets=[
-                    {
-                        "secretArn": f"arn:aws:secretsmanager:{region}:{acct}:secret:rds!{resource_id}",
-                        "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
-                        "secretStatus": "active",
-                    }
-                ],
-            )
-            return resource_id, outputs
-        if typ == "aws:rds/subnetGroup:SubnetGroup":
-            outputs.update(name=name, arn=f"arn:aws:rds:{region}:{acct}:subgrp:{name}")
-            return name, outputs
-        if typ == "aws:ec2/securityGroup:SecurityGroup":
-            sg = "sg-" + _digest(seed, 17)
-            outputs.update(arn=f"arn:aws:ec2:{region}:{acct}:security-group/{sg}", name=name)
-            return sg, outputs
-        if typ == "aws:backup/vault:Vault":
-            outputs.update(
-                name=name, arn=f"arn:aws:backup:{region}:{acct}:backup-vault:{name}", recoveryPoints=0
-            )
-            return name, outputs
-        if typ == "aws:backup/plan:Plan":
-            plan_id = _uuid(seed)
-            outputs.update(
-                arn=f"arn:aws:backup:{region}:{acct}:backup-plan:{plan_id}", version=_digest(seed, 20)
-            )
-            return plan_id, outputs
-        if typ in ("aws:backup/framework:Framework", "aws:backup/reportPlan:ReportPlan"):
-            kind = "framework" if "framework" in typ else "report-plan"
-            outputs.update(arn=f"arn:aws:backup:{region}:{acct}:{kind}:{name}-{_uuid(seed)}")
-            return name, outputs
-        if typ == "aws:backup/restoreTestingPlan:RestoreTestingPlan":
-            outputs.update(arn=f"arn:aws:backup:{region}:{acct}:restore-testing-plan:{name}-{_uuid(seed)}")
-            return name, outputs
-        if typ == "aws:iam/role:Role":
-            outputs.update(
-                name=name, arn=f"arn:aws:iam::{acct}:role/{name}", uniqueId="AROA" + _digest(seed, 17).upper()
-            )
-            return name, outputs
-        if typ == "aws:lambda/function:Function":
-            outputs.update(
-                arn=f"arn:aws:lambda:{region}:{acct}:function:{name}",
-                invokeArn=f"arn:aws:apigateway:{region}:lambda:path/functions/{name}/invocations",
-                version="$LATEST",
-            )
-            return name, outputs
-        if typ == "aws:sns/topic:Topic":
-            arn = f"arn:aws:sns:{region}:{acct}:{name}"
-            outputs.update(name=name, arn=arn)
-            return arn, outputs
-        if typ == "aws:scheduler/schedule:Schedule":
-            outputs.update(
-                arn=f"arn:aws:scheduler:{region}:{acct}:schedule/default/{name}", groupName="default"
-            )
-            return f"default/{name}", outputs
-        if typ == "aws:cloudtrail/trail:Trail":
-            outputs.update(arn=f"arn:aws:cloudtrail:{region}:{acct}:trail/{name}", homeRegion=region)
-            return name, outputs
-        if typ == "aws:cloudwatch/logGroup:LogGroup":
-            outputs.update(arn=f"arn:aws:logs:{region}:{acct}:log-group:{name}")
-            return name, outputs
-        if typ == "aws:cloudwatch/eventRule:EventRule":
-            outputs.update(arn=f"arn:aws:events:{region}:{acct}:rule/{name}")
-            return name, outputs
-        service = typ.split(":")[1].split("/")[0]
-        outputs.setdefault("arn", f"arn:aws:{service}:{region}:{acct}:{typ.split(':')[-1].lower()}/{name}")
-        return f"{name}-{_digest(seed, 8)}", outputs
+        request = New(
+            typ=args.typ,
+            inputs=inputs,
+            seed=seed,
+            region=inputs.get("region") or self.region,
+            account=self.account_id,
+            name=inputs.get("name") or auto_name,
+            auto_name=auto_name,
+        )
+        answer = ANSWERS.get(args.typ)
+        if answer is None:  # an input of the same name (an EventTarget's arn) wins over the made-up one
+            physical_id, added = _default(request)
+            return physical_id, {**inputs, **{k: v for k, v in added.items() if k not in inputs}}
+        physical_id, added = answer(request)
+        return physical_id, {**inputs, **added}

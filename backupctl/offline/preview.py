@@ -12,6 +12,7 @@ import asyncio
 import re
 import runpy
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from backupctl.errors import BadInput
-from backupctl.mocks import DEFAULT_ACCOUNT, AwsMocks
-from backupctl.stackconfig import StackConfig, load_stack_config
+from backupctl.offline.mocks import DEFAULT_ACCOUNT, AwsMocks
+from backupctl.offline.stackconfig import StackConfig, load_stack_config
 
-ASSET_SIG = "4dabf18193072939515e22adb298388d"
+# The signatures `pulumi stack export` marks assets and archives with (sdk/go/common/resource/sig).
+SPECIAL_SIG = "4dabf18193072939515e22adb298388d"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 _ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):")
 
@@ -39,11 +42,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, pulumi.AssetArchive):
-        return {ASSET_SIG: ARCHIVE_SIG, "assets": {k: _plain(v) for k, v in value.assets.items()}}
-    if isinstance(value, pulumi.FileArchive):
-        return {ASSET_SIG: ARCHIVE_SIG, "path": value.path}
-    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
-        return {ASSET_SIG: ARCHIVE_SIG, "path": getattr(value, "path", "")}
+        return {SPECIAL_SIG: ARCHIVE_SIG, "assets": {k: _plain(v) for k, v in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.Archive):
+        return {SPECIAL_SIG: ARCHIVE_SIG, "path": getattr(value, "path", "")}
+    if isinstance(value, pulumi.Asset):
+        return {SPECIAL_SIG: ASSET_SIG, "path": getattr(value, "path", "")}
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -174,3 +177,30 @@ def close_runtime() -> None:
     if not loop.is_closed():
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+def summarize(deployment: dict[str, Any]) -> dict[str, Any]:
+    """What `backupctl preview` prints of a deployment: counts per component and the key settings."""
+    resources = deployment["deployment"]["resources"]
+    by_component: Counter[str] = Counter()
+    for r in resources:
+        if r.get("custom") and r.get("parent"):
+            parent_type = r["parent"].split("::")[2].split("$")[-1]
+            by_component[parent_type] += 1
+    outputs = resources[0].get("outputs", {}) if resources else {}
+    return {
+        "resources": sum(1 for r in resources if r.get("custom")),
+        "components": sum(1 for r in resources if not r.get("custom")),
+        "byComponent": dict(sorted(by_component.items())),
+        "environment": outputs.get("environment"),
+        "region": outputs.get("region"),
+        "databases": [
+            f"{d['identifier']} ({d['criticality']}, RPO {d['rpoMinutes']} min, RTO {d['rtoMinutes']} min)"
+            for d in outputs.get("databases", [])
+        ],
+        "vault": outputs.get("vaultName"),
+        "evidenceLock": f"{outputs.get('evidenceLockMode')} {outputs.get('evidenceLockDays')} days",
+        "buckets": [
+            outputs.get(k) for k in ("artifactsBucket", "evidenceBucket", "configBucket", "auditBucket")
+        ],
+    }
