@@ -25,3 +25,12 @@ class BadInput(Exception):
 
 class RefusedError(Exception):
     """An operation refused on purpose (prod, untagged target): exit 2 with the reason."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (cleanup in every ``finally`` runs), then exit
+    128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -2,24 +2,42 @@
 
 ``check`` (preview, check), ``live`` (verify), ``config``, ``kms``, ``drill`` and ``backup`` each add
 their sub-commands here; a command parses its arguments, calls one function and maps the result to an
-exit code, for CI: 0 clean, 1 a mandatory check failed, 2 bad input or a refused operation. Errors a
-user can fix print as one line on stderr; there are no tracebacks for bad input.
+exit code. Exit codes, for CI: 0 clean, 1 a mandatory check failed, 2 bad input or a refused operation,
+3 an internal error (a bug: report it), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP. Errors a user
+can fix print as one line on stderr; there are no tracebacks for bad input, and a closed pipe
+(``backupctl check --json | head``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from backupctl import __version__
 from backupctl.cli import backup, check, config, drill, kms, live
-from backupctl.errors import BadInput, RefusedError
+from backupctl.errors import BadInput, Interrupted, RefusedError
 
 Handler = Callable[[argparse.Namespace], int]
 GROUPS = (check, live, config, kms, drill, backup)
+EXIT_INTERNAL = 3
+EXIT_PIPE = 128 + signal.SIGPIPE
+DEBUG_ENV = "BACKUPCTL_DEBUG"
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaf_parsers(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,36 +45,84 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backupctl",
         description="Operate the Maestro Backup and Restore Runbook: offline preview and compliance check, "
         "live verification, config backup, KMS validation and restore drills.",
-        epilog="Exit codes: 0 clean, 1 a mandatory check failed, 2 bad input or refused.",
+        epilog="Exit codes: 0 clean, 1 a mandatory check failed, 2 bad input or refused, 3 internal error, "
+        "130/143 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"backupctl {__version__}")
-    parser.add_argument("--project-dir", help="the Pulumi project (default: the nearest Pulumi.yaml upward)")
+    project_help = "the Pulumi project (default: the nearest Pulumi.yaml upward)"
+    parser.add_argument("--project-dir", help=project_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
+    for leaf in _leaf_parsers(parser):
+        if leaf is not parser:  # also accepted after the sub-command; SUPPRESS keeps the earlier value
+            leaf.add_argument("--project-dir", default=argparse.SUPPRESS, help=project_help)
     return parser
+
+
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind the stack like Ctrl-C does, so every cleanup runs."""
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _error(text: str) -> None:
+    print(f"backupctl: error: {text}", file=sys.stderr, flush=True)
+
+
+def _quiet_pipe() -> int:
+    """stdout's reader went away (`| head`): drop what is buffered and end like other Unix tools."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE
+
+
+def run(args: argparse.Namespace) -> int:
+    handler: Handler = args.handler
+    try:
+        with _signals_unwind():
+            return handler(args)
+    except (BadInput, RefusedError) as exc:
+        _error(str(exc))
+        return 2
+    except NoCredentialsError:
+        _error("AWS credentials: expected a profile, environment variables or a role, found none")
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        # An AWS call failed for a reason the checks do not expect (access denied, throttled past retries).
+        _error(f"AWS: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        print("backupctl: interrupted (SIGINT)", file=sys.stderr, flush=True)
+        return 128 + signal.SIGINT
+    except Interrupted as stop:
+        print(f"backupctl: interrupted ({signal.Signals(stop.signum).name})", file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    except BrokenPipeError:
+        return _quiet_pipe()
+    except Exception as exc:  # a bug, not the user's mistake: never exit 1, which means "a check failed"
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        _error(f"internal error: {type(exc).__name__}: {exc} (a bug; set {DEBUG_ENV}=1 for the traceback)")
+        return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Handler = args.handler
+    code = run(args)
     try:
-        return handler(args)
-    except (BadInput, RefusedError) as exc:
-        print(f"backupctl: error: {exc}", file=sys.stderr)
-        return 2
-    except NoCredentialsError:
-        print(
-            "backupctl: error: AWS credentials: expected a profile, environment variables or a role, "
-            "found none",
-            file=sys.stderr,
-        )
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        # An AWS call failed for a reason the checks do not expect (access denied, throttled past retries).
-        print(f"backupctl: error: AWS: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("backupctl: interrupted", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _quiet_pipe()
+    return code

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from backupctl.cli.common import project_dir, write_json
+from backupctl.cli.common import project_dir
+from backupctl.files import write_json
 from backupctl.findings import Finding, exit_code, render_json, render_table, summary
 
 
@@ -56,7 +57,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     for stack, deployment in previews(root, stacks):
         if args.out:
             out = args.out if single else str(Path(args.out).with_suffix("")) + f".{stack}.json"
-            write_json(out, deployment)
+            write_json(out, deployment, "--out")
             print(f"wrote {out}", file=sys.stderr)
         results[stack] = summarize(deployment)
     if args.json:

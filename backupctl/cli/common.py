@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backupctl.errors import BadInput
 from backupctl.findings import Finding, exit_code, render_json, render_table, summary
 from backupctl.live import audit
 from backupctl.live.aws import S3
@@ -20,14 +19,6 @@ def project_dir(args: argparse.Namespace) -> Path:
     from backupctl.offline.stackconfig import find_project_dir  # noqa: PLC0415
 
     return find_project_dir(Path(args.project_dir)) if args.project_dir else find_project_dir()
-
-
-def write_json(path: str, payload: object) -> None:
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(path, "a writable file path", exc.strerror) from None
 
 
 def live_options() -> argparse.ArgumentParser:

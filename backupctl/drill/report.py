@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from backupctl.errors import BadInput
+from backupctl.files import check_directory, write_atomic, write_json
 from backupctl.live.aws import error_code
 
 REPORT_SCHEMA = "maestro-backup/drill-report@1"
@@ -76,14 +77,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_local(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        json_path = directory / f"{report['drillId']}.json"
-        md_path = directory / f"{report['drillId']}.md"
-        json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        md_path.write_text(markdown(report), encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"--report-dir {directory}", "a writable directory", exc.strerror) from None
+    check_directory(directory, "--report-dir")
+    json_path = write_json(directory / f"{report['drillId']}.json", report, "--report-dir")
+    md_path = write_atomic(directory / f"{report['drillId']}.md", markdown(report), "--report-dir")
     return json_path, md_path
 
 

@@ -11,10 +11,9 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from backupctl.errors import BadInput
+from backupctl.files import append_line
 
 AUDIT_SCHEMA = "maestro-backup/audit@1"
 
@@ -56,11 +55,7 @@ def emit(entry: dict[str, Any], audit_log: str | None) -> None:
     if not audit_log:
         print(line, file=sys.stderr)
         return
-    try:
-        with Path(audit_log).open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
-    except OSError as exc:
-        raise BadInput(f"--audit-log {audit_log}", "a writable file", exc.strerror) from None
+    append_line(audit_log, line, "--audit-log")
 
 
 def audit_key(environment: str, entry: dict[str, Any]) -> str:

@@ -1,0 +1,135 @@
+"""The command-line contract every command holds (issue 12): one-line errors with exit 2, exit 3 (not 1)
+for a bug, 130/143 for signals, a quiet end on a closed pipe, and outputs that are whole or absent."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backupctl import cli, files
+from backupctl.errors import BadInput
+from tests.conftest import PROJECT_DIR
+
+FIXTURE = PROJECT_DIR / "tests" / "fixtures" / "stack-export-prod.json"
+F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
+
+
+def test_write_atomic_replaces_the_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    files.write_atomic(target, "new content")
+    assert target.read_text() == "new content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("the previous report")
+
+    def full_disk(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(BadInput, match="No space left on device"):
+        files.write_atomic(target, "x" * 10_000, "--out")
+    assert target.read_text() == "the previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+@pytest.mark.parametrize(
+    ("make", "found"),
+    [
+        (lambda d: d, "found a directory"),
+        (lambda d: d / "missing.json", "found no such file"),
+        (lambda d: (d / "latin1.json").write_bytes(b'{"k": "caf\xe9"}') and d / "latin1.json", "not UTF-8"),
+    ],
+)
+def test_reading_a_bad_path_is_one_clear_line(tmp_path: Path, make: object, found: str) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    with pytest.raises(BadInput, match=found) as error:
+        files.read_json(path, "--policy-config")
+    assert str(error.value).startswith(f"--policy-config {path}: expected")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["1e400", "-1e400", "NaN", "[Infinity]", "1" * 400, '{"a": ' + "9" * 31 + "}"]
+)
+def test_json_numbers_that_cannot_be_held_are_refused(text: str) -> None:
+    with pytest.raises(BadInput, match="invalid JSON"):
+        files.parse_json(text, "deployment.json", "a stack export")
+
+
+def test_check_writable_refuses_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="found a directory"):
+        files.check_writable(tmp_path, "--out")
+    with pytest.raises(BadInput, match="no directory"):
+        files.check_writable(tmp_path / "nope" / "x.json", "--out")
+    with pytest.raises(BadInput, match="expected a directory, found a file"):
+        files.check_directory(FIXTURE, "--report-dir")
+
+
+def test_a_bug_exits_3_with_one_line_not_1(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_: argparse.Namespace) -> int:
+        raise RuntimeError("boom")
+
+    code = cli.run(argparse.Namespace(handler=broken))
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_INTERNAL == 3
+    assert err.strip().splitlines() == [
+        "backupctl: error: internal error: RuntimeError: boom "
+        "(a bug; set BACKUPCTL_DEBUG=1 for the traceback)"
+    ]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_unwind_cleanup_and_exit_128_plus_the_signal(
+    signum: int, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cleaned: list[bool] = []
+
+    def long_running(_: argparse.Namespace) -> int:
+        try:
+            os.kill(os.getpid(), signum)
+            return 0
+        finally:
+            cleaned.append(True)
+
+    assert cli.run(argparse.Namespace(handler=long_running)) == code
+    assert cleaned == [True]
+    assert capsys.readouterr().err.strip() == f"backupctl: interrupted ({signal.Signals(signum).name})"
+    assert signal.getsignal(signum) is not cli._raise_interrupted, "the handler is restored afterwards"
+
+
+def test_project_dir_is_accepted_after_the_sub_command(tmp_path: Path) -> None:
+    args = cli.build_parser().parse_args(
+        ["check", "--deployment", str(FIXTURE), "--project-dir", str(tmp_path)]
+    )
+    assert args.project_dir == str(tmp_path)
+    args = cli.build_parser().parse_args(["--project-dir", str(tmp_path), "config", "list", "--outputs", "x"])
+    assert args.project_dir == str(tmp_path)
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, F_SETPIPE_SZ, 4096)  # smaller than the output, so the writer must wait for us
+    command = [sys.executable, "-m", "backupctl", "check", "--deployment", str(FIXTURE), "--json"]
+    with subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, cwd=PROJECT_DIR) as proc:
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as reader:
+            first = reader.readline()  # then close it, as `| head -1` does
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=120)
+    assert first.strip() == b"{"  # the JSON document had started when the reader went away
+    assert "Traceback" not in err and "BrokenPipe" not in err and "error" not in err, err
+    assert code == cli.EXIT_PIPE
