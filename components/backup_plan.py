@@ -17,13 +17,13 @@ import pulumi_aws as aws
 
 from components.database import BACKUP_SELECTION_TAG
 from components.iam import assume_role_policy
+from components.settings import VAULT_LOCK_MAX_RETENTION_DAYS
 
 DAILY_SCHEDULE = "cron(0 3 * * ? *)"  # after the RDS backup window
 WEEKLY_SCHEDULE = "cron(0 4 ? * SUN *)"
 RESTORE_TEST_SCHEDULE = "cron(0 6 1 1,4,7,10 ? *)"  # quarterly (runbook 2)
 START_WINDOW_MINUTES = 60
 COMPLETION_WINDOW_MINUTES = 24 * 60
-VAULT_LOCK_MAX_RETENTION_DAYS = 400  # nobody keeps a recovery point beyond a year and a quarter by mistake
 VAULT_EVENTS = [
     "BACKUP_JOB_FAILED",
     "RESTORE_JOB_FAILED",

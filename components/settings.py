@@ -19,6 +19,14 @@ NAMESPACE = "maestro-backup"
 # Runbook bounds. Each floor is the runbook's own number; stacks may be stricter, never looser.
 MIN_SNAPSHOT_RETENTION_DAYS = 7  # 1.1 daily snapshots retained 7 days
 MAX_RDS_RETENTION_DAYS = 35  # RDS automated backups allow at most 35 days
+# The vault lock's maximum retention: a rule keeping recovery points longer makes every job fail, and
+# nobody keeps a recovery point beyond a year and a quarter by mistake.
+VAULT_LOCK_MAX_RETENTION_DAYS = 400
+MAX_LOCK_DAYS = 36500  # S3 Object Lock and AWS Backup vault lock allow at most 100 years
+MAX_STORAGE_GB = 65536  # RDS gp3 storage limit
+MAX_DIGITS = 30  # longer numbers in a stack file are typos
+# What a `secure:` value reads as offline (backupctl preview cannot decrypt): an opaque valid string.
+OFFLINE_SECRET = "[secret: not decrypted offline]"
 MIN_WEEKLY_RETENTION_DAYS = 30  # 1.1 weekly basebackups retained 30 days
 MIN_EVIDENCE_LOCK_DAYS = 90  # 1.2 evidence WORM retention, 90 days minimum
 MIN_VAULT_LOCK_CHANGEABLE_DAYS = 3  # AWS Backup: compliance lock grace period is at least 3 days
@@ -151,6 +159,8 @@ def _str(
         return default
     if not isinstance(raw, str):
         raise SettingsError(key, expected or "a string", raw)
+    if raw == OFFLINE_SECRET:  # a secure value under `backupctl preview`: decrypted, it is checked for real
+        return raw
     if pattern is not None and not pattern.match(raw):
         raise SettingsError(key, expected, raw)
     return raw
@@ -173,15 +183,13 @@ def _int(
     label: str | None = None,
 ) -> int:
     raw = values.get(key)
-    if raw is None or raw == "":
+    if raw is None or raw in ("", OFFLINE_SECRET):
         return default
     bound = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
     bound += f" ({why})" if why else ""
-    value = (
-        None
-        if isinstance(raw, bool) or not re.fullmatch(r"-?\d+(\.0)?", str(raw).strip())
-        else int(float(str(raw)))
-    )
+    text = str(raw).strip()
+    digits = re.fullmatch(rf"(-?\d{{1,{MAX_DIGITS}}})(\.0)?", text)
+    value = None if isinstance(raw, bool) or digits is None else int(digits.group(1))
     if value is None or value < minimum or (maximum is not None and value > maximum):
         raise SettingsError(label or key, bound, raw)
     return value
@@ -189,7 +197,7 @@ def _int(
 
 def _bool(values: Mapping[str, Any], key: str, default: bool) -> bool:
     raw = values.get(key)
-    if raw is None or raw == "":
+    if raw is None or raw in ("", OFFLINE_SECRET):
         return default
     if isinstance(raw, bool):
         return raw
@@ -208,7 +216,7 @@ def _list(
     min_items: int = 0,
 ) -> tuple[str, ...]:
     raw = _as_json(key, values.get(key))
-    if raw is None or raw == "":
+    if raw is None or raw in ("", OFFLINE_SECRET):
         raw = list(default)
     if not isinstance(raw, list) or not all(isinstance(v, str) and item.match(v) for v in raw):
         raise SettingsError(key, f"a list of {expected}", raw)
@@ -257,13 +265,20 @@ def _database(index: int, raw: Any) -> DatabaseSpec:
             f"{key}.instanceClass", "an RDS instance class like db.t4g.medium", instance_class
         )
     storage = _int(
-        raw, "allocatedStorage", 50, minimum=20, maximum=65536, why="GiB", label=f"{key}.allocatedStorage"
+        raw,
+        "allocatedStorage",
+        50,
+        minimum=20,
+        maximum=MAX_STORAGE_GB,
+        why="GiB",
+        label=f"{key}.allocatedStorage",
     )
     max_storage = _int(
         raw,
         "maxAllocatedStorage",
         max(storage * 4, 100),
         minimum=storage,
+        maximum=MAX_STORAGE_GB,
         why="GiB, at least allocatedStorage",
         label=f"{key}.maxAllocatedStorage",
     )
@@ -329,14 +344,16 @@ def _retention(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
             "dailyRetentionDays",
             MIN_SNAPSHOT_RETENTION_DAYS,
             minimum=MIN_SNAPSHOT_RETENTION_DAYS,
-            why="runbook 1.1 daily snapshots 7 days",
+            maximum=VAULT_LOCK_MAX_RETENTION_DAYS,
+            why="runbook 1.1 daily snapshots 7 days; the vault lock keeps at most 400",
         ),
         "weekly_retention_days": _int(
             values,
             "weeklyRetentionDays",
             MIN_WEEKLY_RETENTION_DAYS,
             minimum=MIN_WEEKLY_RETENTION_DAYS,
-            why="runbook 1.1 weekly basebackups 30 days",
+            maximum=VAULT_LOCK_MAX_RETENTION_DAYS,
+            why="runbook 1.1 weekly basebackups 30 days; the vault lock keeps at most 400",
         ),
         "deletion_protection": deletion_protection,
         "vault_lock_mode": vault_lock,
@@ -345,6 +362,7 @@ def _retention(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
             "vaultLockChangeableDays",
             MIN_VAULT_LOCK_CHANGEABLE_DAYS,
             minimum=MIN_VAULT_LOCK_CHANGEABLE_DAYS,
+            maximum=MAX_LOCK_DAYS,
             why="AWS Backup compliance-mode grace time",
         ),
     }
@@ -362,13 +380,15 @@ def _evidence(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
         "evidenceLockDays",
         MIN_EVIDENCE_LOCK_DAYS,
         minimum=MIN_EVIDENCE_LOCK_DAYS,
-        why="runbook 1.2 evidence retention is 90 days minimum",
+        maximum=MAX_LOCK_DAYS,
+        why="runbook 1.2 evidence retention is 90 days minimum; Object Lock allows 100 years",
     )
     archive_after = _int(
         values,
         "evidenceArchiveAfterDays",
         lock_days,
         minimum=lock_days,
+        maximum=MAX_LOCK_DAYS,
         why="runbook 1.2 archives to DEEP_ARCHIVE only after the lock expires",
     )
     return {

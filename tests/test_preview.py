@@ -106,3 +106,103 @@ def test_bad_value_in_a_real_stack_file_names_the_key(project_copy: Path) -> Non
     assert result.returncode == 2
     assert "maestro-backup:backupRetentionDays: expected an integer >= 7" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+RETENTION_LINE = "  maestro-backup:vaultLockMode: governance\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "  maestro-backup:backupRetentionDay: 10\n",
+            "Pulumi.staging.yaml: maestro-backup:backupRetentionDay: expected a key the program reads "
+            "(did you mean maestro-backup:backupRetentionDays?), found a key nothing reads",
+        ),
+        ("  maestro-backup:weeklyRetentionDays: 1e26\n", "weeklyRetentionDays: expected an integer >= 30"),
+        ("  maestro-backup:weeklyRetentionDays: 1e400\n", "found 'inf'"),
+        (
+            "  maestro-backup:weeklyRetentionDays: " + "9" * 400 + "\n",
+            "weeklyRetentionDays: expected an integer",
+        ),
+        ("  maestro-backup:weeklyRetentionDays: 401\n", "and <= 400"),
+        ("  maestro-backup:evidenceLockDays: 99999\n", "and <= 36500"),
+        # Pulumi reads YAML 1.2: `yes` is the string "yes", which the program refuses as a boolean.
+        ("yes", "deletionProtection: expected true or false, found 'yes'"),
+        # Go's YAML library refuses a key given twice; PyYAML would silently keep the last one.
+        (
+            "  maestro-backup:vaultLockMode: none\n",
+            "expected valid YAML, found the key maestro-backup:vaultLockMode given twice",
+        ),
+    ],
+)
+def test_stack_file_mistakes_are_one_line_naming_the_key(
+    project_copy: Path, capsys: pytest.CaptureFixture[str], line: str, expected: str
+) -> None:
+    path = project_copy / "Pulumi.staging.yaml"
+    if line == "yes":
+        _edit(path, "deletionProtection: true", "deletionProtection: yes")
+    else:
+        _edit(path, RETENTION_LINE, RETENTION_LINE + line)
+    code = main(["preview", "--stack", "staging", "--project-dir", str(project_copy)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and expected in err[-1], err
+    assert "Pulumi.staging.yaml" in err[-1].split(": expected")[0]
+
+
+def test_a_bad_default_in_the_project_file_is_blamed_on_the_project_file(
+    project_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(project_copy / "Pulumi.yaml", "    default: 30\n", "    default: 3\n")
+    code = main(["preview", "--stack", "staging", "--project-dir", str(project_copy)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith(
+        "backupctl: error: Pulumi.yaml: maestro-backup:weeklyRetentionDays: expected an integer >= 30"
+    ), last
+
+
+def test_a_secure_value_is_opaque_offline_and_said_so_with_verbose(
+    project_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(
+        project_copy / "Pulumi.staging.yaml",
+        "  maestro-backup:alertEmail: sre-staging@maestro.example\n",
+        "  maestro-backup:alertEmail:\n    secure: v1:AAABAF2cNm1hdHJpeA==:Zm9vYmFy\n",
+    )
+    code = main(["preview", "--stack", "staging", "--project-dir", str(project_copy), "-v"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "maestro-backup:alertEmail is a secure value: not decrypted offline, taken as valid" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--project-dir", "/nonexistent"),
+            "--project-dir /nonexistent: expected a directory of a Pulumi project, found no such directory",
+        ),
+    ],
+)
+def test_project_dir_mistakes_are_one_line(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], expected: str
+) -> None:
+    assert main(["preview", *args]) == 2
+    assert capsys.readouterr().err.strip() == f"backupctl: error: {expected}"
+
+
+def test_a_stack_file_that_is_not_utf8_is_one_line(
+    project_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_copy / "Pulumi.staging.yaml").write_bytes(b"config:\n  aws:region: eu-west-1 \xff\n")
+    assert main(["preview", "--stack", "staging", "--project-dir", str(project_copy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("expected a readable UTF-8 YAML file, found bytes that are not UTF-8 at offset 32"), (
+        err
+    )

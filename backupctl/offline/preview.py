@@ -137,7 +137,7 @@ def run_stack(config: StackConfig) -> dict[str, Any]:
     try:
         _sync_await(run_in_stack(program))
     except pulumi.RunError as exc:
-        raise BadInput.message(f"Pulumi.{config.stack}.yaml: {exc}") from None
+        raise BadInput.message(f"{_blame(config, str(exc))}: {exc}") from None
     resources = sorted(monitor.records.values(), key=lambda r: (r["type"] != "pulumi:pulumi:Stack", r["urn"]))
     for resource in resources:
         if resource["type"] == "pulumi:pulumi:Stack":
@@ -153,6 +153,13 @@ def run_stack(config: StackConfig) -> dict[str, Any]:
             "resources": resources,
         },
     }
+
+
+def _blame(config: StackConfig, message: str) -> str:
+    """The file whose value the program refused: the stack file, or Pulumi.yaml for a bad default."""
+    key = message.split(": ", 1)[0]
+    base = key.split("[", 1)[0].split(".", 1)[0]  # databases[0].name -> databases
+    return config.origin(base if ":" in base else f"{config.project}:{base}")
 
 
 def preview_stack(project_dir: Path, stack: str) -> dict[str, Any]:
