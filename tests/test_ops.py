@@ -348,10 +348,14 @@ def test_config_restore_refuses_a_tampered_snapshot(
     s3.put_object(Bucket=bucket, Key=report["key"], Body=body.replace(b"allow-1", b"allow-X"))
     ssm = account.client("ssm")
     ssm.put_parameter(Name="/maestro/routing-pins/eu", Value="changed", Type="String", Overwrite=True)
-    code, _, err = run(capsys, "config", "restore", "--outputs", outputs)
+    log = tmp_path / "audit.jsonl"
+    code, _, err = run(capsys, "config", "restore", "--outputs", outputs, "--audit-log", str(log))
     assert code == 2
     assert "does not match the manifest" in err and len(err.strip().splitlines()) == 1
     assert ssm.get_parameter(Name="/maestro/routing-pins/eu")["Parameter"]["Value"] == "changed"
+    refused = json.loads(log.read_text().splitlines()[-1])  # runbook 4: the refusal is audited too
+    assert refused["command"] == "config restore" and refused["result"] == "refused"
+    assert "does not match the manifest" in refused["reason"] and refused["stack"] == "staging"
 
 
 def test_config_list_and_restore_at_a_date(
@@ -373,10 +377,15 @@ def test_config_restore_on_prod_needs_confirmation_and_never_prunes(
     account = build(aws, environment="prod")
     outputs = str(account.write_outputs(tmp_path))
     run(capsys, "config", "backup", "--outputs", outputs)
-    code, _, err = run(capsys, "config", "restore", "--outputs", outputs)
+    log = tmp_path / "audit.jsonl"
+    code, _, err = run(capsys, "config", "restore", "--outputs", outputs, "--audit-log", str(log))
     assert code == 2 and "--confirm prod" in err
     code, _, err = run(capsys, "config", "restore", "--outputs", outputs, "--prune", "--confirm", "prod")
     assert code == 2 and "--prune is refused on prod" in err
+    refusal = json.loads(log.read_text())
+    assert (refusal["result"], refusal["stack"]) == ("refused", "prod") and "--confirm prod" in refusal[
+        "reason"
+    ]
     assert run(capsys, "config", "restore", "--outputs", outputs, "--confirm", "prod")[0] == 0
 
 
@@ -512,7 +521,11 @@ def test_kms_validate_handler_publishes_failures_to_the_alerts_topic(
 @pytest.mark.parametrize(
     ("content", "argv", "text"),
     [
-        (None, ("verify", "--outputs", "{dir}/missing.json"), "missing.json: expected an existing file"),
+        (
+            None,
+            ("verify", "--outputs", "{dir}/missing.json"),
+            "missing.json: expected a saved `pulumi stack output --json` file, found no such file",
+        ),
         ("{}", ("verify", "--outputs", "{file}"), "a stack without outputs"),
         ("not json", ("kms", "validate", "--outputs", "{file}"), "invalid JSON"),
         ('{"environment": "staging"}', ("verify", "--outputs", "{file}"), "output `region`"),

@@ -4,6 +4,7 @@ the one way a live command ends (findings printed as a table or JSON, its audit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -31,6 +32,11 @@ def live_options() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--audit-log", help="append the JSON-lines audit record here (default: stderr)")
     return common
+
+
+def audited(ctx: Context, command: str) -> contextlib.AbstractContextManager[audit.Run]:
+    """``with audited(ctx, "config restore"):`` records a refusal, error or signal in the audit trail."""
+    return audit.recorded(audit.Run(command, ctx.args.audit_log, ctx.environment, ctx.started))
 
 
 def finish(

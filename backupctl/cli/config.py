@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from backupctl.cli.common import finish, live_options
+from backupctl.cli.common import audited, finish, live_options
 from backupctl.errors import BadInput, RefusedError
 from backupctl.findings import Finding, render_json
 from backupctl.inputs import parse_time
@@ -31,47 +31,54 @@ def cmd_config_backup(args: argparse.Namespace) -> int:
     from backupctl.live.configbackup import collect_stack, write_snapshot  # noqa: PLC0415
 
     ctx = context(args, CONFIG_OUTPUTS)
-    ssm, secrets, s3 = _clients(ctx)
-    snapshot = collect_stack(ssm, secrets, ctx.outputs)
-    manifest = write_snapshot(s3, str(ctx.outputs["configBucket"]), ctx.config_key, snapshot)
-    findings = [
-        Finding(
-            "PASS",
-            "1.3",
-            "config-backup",
-            f"s3://{ctx.outputs['configBucket']}/{manifest['key']}",
-            f"{manifest['parameters']} parameter(s) and {manifest['secrets']} secret(s) (metadata only), "
-            f"sha256 {manifest['sha256'][:16]}...",
-        ),
-        *(Finding("WARN", "1.3", "config-backup", "run", p, mandatory=False) for p in snapshot.problems),
-    ]
-    return finish(
-        ctx,
-        "config backup",
-        findings,
-        title=f"Config backup of {ctx.environment}",
-        store_audit=True,
-        extra={"key": manifest["key"], "sha256": manifest["sha256"]},
-    )
+    with audited(ctx, "config backup"):
+        ssm, secrets, s3 = _clients(ctx)
+        snapshot = collect_stack(ssm, secrets, ctx.outputs)
+        manifest = write_snapshot(s3, str(ctx.outputs["configBucket"]), ctx.config_key, snapshot)
+        findings = [
+            Finding(
+                "PASS",
+                "1.3",
+                "config-backup",
+                f"s3://{ctx.outputs['configBucket']}/{manifest['key']}",
+                f"{manifest['parameters']} parameter(s) and {manifest['secrets']} secret(s) (metadata only), "
+                f"sha256 {manifest['sha256'][:16]}...",
+            ),
+            *(Finding("WARN", "1.3", "config-backup", "run", p, mandatory=False) for p in snapshot.problems),
+        ]
+        return finish(
+            ctx,
+            "config backup",
+            findings,
+            title=f"Config backup of {ctx.environment}",
+            store_audit=True,
+            extra={"key": manifest["key"], "sha256": manifest["sha256"]},
+        )
 
 
 def cmd_config_list(args: argparse.Namespace) -> int:
     from backupctl.live.configbackup import list_snapshots  # noqa: PLC0415
 
     ctx = context(args, CONFIG_OUTPUTS)
-    refs = list_snapshots(
-        ctx.clients.client("s3", ctx.region), str(ctx.outputs["configBucket"]), ctx.environment
-    )
-    if args.json:
-        render_json(
-            [{"key": r.key, "createdAt": r.created_at.isoformat(), "manifest": r.manifest_key} for r in refs],
-            sys.stdout,
+    with audited(ctx, "config list"):
+        refs = list_snapshots(
+            ctx.clients.client("s3", ctx.region), str(ctx.outputs["configBucket"]), ctx.environment
         )
-    else:
-        print(f"{len(refs)} config snapshot(s) of {ctx.environment} in s3://{ctx.outputs['configBucket']}")
-        for r in refs:
-            print(f"  {r.created_at:%Y-%m-%d %H:%M:%S}Z  {r.key}")
-    return 0
+        if args.json:
+            render_json(
+                [
+                    {"key": r.key, "createdAt": r.created_at.isoformat(), "manifest": r.manifest_key}
+                    for r in refs
+                ],
+                sys.stdout,
+            )
+        else:
+            print(
+                f"{len(refs)} config snapshot(s) of {ctx.environment} in s3://{ctx.outputs['configBucket']}"
+            )
+            for r in refs:
+                print(f"  {r.created_at:%Y-%m-%d %H:%M:%S}Z  {r.key}")
+        return 0
 
 
 def _parse_at(text: str) -> datetime:
@@ -127,34 +134,34 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
     from backupctl.live import configbackup  # noqa: PLC0415
 
     ctx = context(args, CONFIG_OUTPUTS)
-    _refuse_on_prod(ctx)
-    ssm, secrets, s3 = _clients(ctx)
-    bucket = str(ctx.outputs["configBucket"])
-    ref = _choose(ctx, configbackup.list_snapshots(s3, bucket, ctx.environment), bucket)
-    try:
-        document, _manifest = configbackup.load_snapshot(s3, bucket, ref)
-    except configbackup.SnapshotRefused as exc:
-        raise RefusedError(str(exc)) from None
-    changes = configbackup.plan_restore(
-        document, configbackup.collect_stack(ssm, secrets, ctx.outputs), prune=args.prune
-    )
-    applied = 0 if args.dry_run else configbackup.apply_restore(changes, document, ssm, secrets)
-    needs_value = [c.name for c in changes if c.action == "needs-value"]
-    pending = sum(c.apply for c in changes)
-    if not args.json:
-        _print_restore(ctx, ref.key, changes, pending, applied)
-    message = (
-        f"{'dry run: ' if args.dry_run else ''}{pending} change(s), {len(needs_value)} value(s) to re-supply"
-    )
-    extra = {
-        "snapshot": ref.key,
-        "dryRun": args.dry_run,
-        "applied": applied,
-        "changes": [c.to_dict() for c in changes],
-        "needsValue": needs_value,
-    }
-    findings = [Finding("PASS", "1.3", "config-restore", ref.key, message)]
-    return finish(ctx, "config restore", findings, title="", store_audit=True, extra=extra, table=False)
+    with audited(ctx, "config restore"):
+        _refuse_on_prod(ctx)
+        ssm, secrets, s3 = _clients(ctx)
+        bucket = str(ctx.outputs["configBucket"])
+        ref = _choose(ctx, configbackup.list_snapshots(s3, bucket, ctx.environment), bucket)
+        try:
+            document, _manifest = configbackup.load_snapshot(s3, bucket, ref)
+        except configbackup.SnapshotRefused as exc:
+            raise RefusedError(str(exc)) from None
+        changes = configbackup.plan_restore(
+            document, configbackup.collect_stack(ssm, secrets, ctx.outputs), prune=args.prune
+        )
+        applied = 0 if args.dry_run else configbackup.apply_restore(changes, document, ssm, secrets)
+        needs_value = [c.name for c in changes if c.action == "needs-value"]
+        pending = sum(c.apply for c in changes)
+        if not args.json:
+            _print_restore(ctx, ref.key, changes, pending, applied)
+        message = f"{pending} change(s), {len(needs_value)} value(s) to re-supply"
+        message = f"dry run: {message}" if args.dry_run else message
+        extra = {
+            "snapshot": ref.key,
+            "dryRun": args.dry_run,
+            "applied": applied,
+            "changes": [c.to_dict() for c in changes],
+            "needsValue": needs_value,
+        }
+        findings = [Finding("PASS", "1.3", "config-restore", ref.key, message)]
+        return finish(ctx, "config restore", findings, title="", store_audit=True, extra=extra, table=False)
 
 
 def register(sub: Any) -> None:

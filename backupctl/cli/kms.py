@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from backupctl.cli.common import finish, live_options
+from backupctl.cli.common import audited, finish, live_options
 from backupctl.errors import BadInput
 from backupctl.findings import Finding
 from backupctl.live.aws import S3, Kms
@@ -39,28 +39,30 @@ def _validate(ctx: Context, arns: dict[str, str]) -> list[Finding]:
 
 def cmd_kms_validate(args: argparse.Namespace) -> int:
     ctx = context(args, KMS_OUTPUTS)
-    findings = _validate(ctx, _key_arns(ctx, args.key))
-    return finish(
-        ctx, "kms validate", findings, title=f"KMS validation of {ctx.environment}", store_audit=True
-    )
+    with audited(ctx, "kms validate"):
+        findings = _validate(ctx, _key_arns(ctx, args.key))
+        return finish(
+            ctx, "kms validate", findings, title=f"KMS validation of {ctx.environment}", store_audit=True
+        )
 
 
 def cmd_kms_rotate_now(args: argparse.Namespace) -> int:
     ctx = context(args, KMS_OUTPUTS)
-    arns = _key_arns(ctx, args.key)
-    kms = Kms(ctx.clients, ctx.region)
-    for purpose, arn in arns.items():
-        print(f"rotating the {purpose} key {arn} now ...", file=sys.stderr)
-        kms.rotate_now(arn)
-    findings = _validate(ctx, arns)
-    return finish(
-        ctx,
-        "kms rotate-now",
-        findings,
-        title=f"KMS rotation and validation of {ctx.environment}",
-        store_audit=True,
-        extra={"rotated": sorted(arns)},
-    )
+    with audited(ctx, "kms rotate-now"):
+        arns = _key_arns(ctx, args.key)
+        kms = Kms(ctx.clients, ctx.region)
+        for purpose, arn in arns.items():
+            print(f"rotating the {purpose} key {arn} now ...", file=sys.stderr)
+            kms.rotate_now(arn)
+        findings = _validate(ctx, arns)
+        return finish(
+            ctx,
+            "kms rotate-now",
+            findings,
+            title=f"KMS rotation and validation of {ctx.environment}",
+            store_audit=True,
+            extra={"rotated": sorted(arns)},
+        )
 
 
 def register(sub: Any) -> None:

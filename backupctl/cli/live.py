@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from backupctl.cli.common import finish, live_options
+from backupctl.cli.common import audited, finish, live_options
 from backupctl.live.session import context
 
 
@@ -14,11 +14,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from backupctl.live.verify import REQUIRED_OUTPUTS, gather, verify  # noqa: PLC0415
 
     ctx = context(args, REQUIRED_OUTPUTS)
-    print(f"verifying {ctx.environment} in {ctx.region} ...", file=sys.stderr)
-    findings = verify(ctx.outputs, gather(ctx.outputs, ctx.clients))
-    return finish(
-        ctx, "verify", findings, title=f"Live verification of {ctx.environment} against the runbook"
-    )
+    with audited(ctx, "verify"):
+        print(f"verifying {ctx.environment} in {ctx.region} ...", file=sys.stderr)
+        findings = verify(ctx.outputs, gather(ctx.outputs, ctx.clients))
+        return finish(
+            ctx, "verify", findings, title=f"Live verification of {ctx.environment} against the runbook"
+        )
 
 
 def register(sub: Any) -> None:

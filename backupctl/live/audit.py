@@ -6,13 +6,18 @@ config bucket under ``config/<env>/audit/``. Records carry names, counts and res
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from backupctl.errors import BadInput, Interrupted, RefusedError
 from backupctl.files import append_line
 
 AUDIT_SCHEMA = "maestro-backup/audit@1"
@@ -62,3 +67,56 @@ def audit_key(environment: str, entry: dict[str, Any]) -> str:
     moment = datetime.fromisoformat(entry["time"])
     command = str(entry["command"]).replace(" ", "-")
     return f"config/{environment}/audit/{moment:%Y-%m-%d}/{moment:%Y%m%dT%H%M%S%fZ}-{command}.json"
+
+
+def outcome(exc: BaseException) -> tuple[str, str]:
+    """How a run that did not finish normally is recorded: (result, reason). Reasons name what was
+    refused and why, or the error's kind; they never carry a value that was read."""
+    if isinstance(exc, RefusedError):
+        return "refused", str(exc)
+    if isinstance(exc, BadInput):
+        return "error", str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "SIGINT"
+    if isinstance(exc, Interrupted):
+        return "interrupted", signal.Signals(exc.signum).name
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    if isinstance(exc, ClientError):
+        return "error", f"AWS {exc.response.get('Error', {}).get('Code', 'error')}"
+    if isinstance(exc, BotoCoreError):
+        return "error", f"AWS {type(exc).__name__}"
+    return "error", type(exc).__name__
+
+
+@dataclass
+class Run:
+    """One command run being audited; ``stack`` is filled in once the stack is known."""
+
+    command: str
+    audit_log: str | None
+    stack: str | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@contextlib.contextmanager
+def recorded(run: Run) -> Iterator[Run]:
+    """Writes the audit record of a run that ends in a refusal, an error or a signal, then re-raises
+    (runbook 4: every backup and restore operation is audited, the ones that did not happen too)."""
+    try:
+        yield run
+    except BaseException as exc:
+        result, reason = outcome(exc)
+        with contextlib.suppress(Exception):  # the record must never hide the error it records
+            emit(
+                record(
+                    run.command,
+                    stack=run.stack,
+                    result=result,
+                    who=actor(),
+                    started=run.started,
+                    reason=reason,
+                ),
+                run.audit_log,
+            )
+        raise

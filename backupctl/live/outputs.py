@@ -4,26 +4,22 @@ outputs are taken from it). Every problem is a one-line BadInput naming the file
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from backupctl.errors import BadInput
+from backupctl.files import parse_json, read_text
 
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 DATABASE_KEYS = ("identifier", "criticality", "rpoMinutes", "rtoMinutes")
 
 
 def _parse(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(where, "JSON from `pulumi stack output --json`", f"invalid JSON ({exc.msg})") from None
+    data = parse_json(text, where, "JSON from `pulumi stack output --json`")
     if isinstance(data, dict) and isinstance(data.get("deployment"), dict):
         resources = data["deployment"].get("resources") or []
         root = [r for r in resources if r.get("type") == "pulumi:pulumi:Stack"]
@@ -40,13 +36,7 @@ def load_outputs(stack: str | None, path: str | None) -> tuple[dict[str, Any], s
     if path == "-":
         return _parse(sys.stdin.read(), "stdin"), "stdin"
     if path:
-        file = Path(path)
-        if not file.is_file():
-            raise BadInput(f"--outputs {path}", "an existing file", "no such file")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"--outputs {path}", "a readable UTF-8 file", str(exc)) from None
+        text = read_text(path, "--outputs", "a saved `pulumi stack output --json` file")
         return _parse(text, path), path
     if not stack:
         raise BadInput("--stack/--outputs", "a stack name or an outputs file")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backupctl.errors import BadInput
+from backupctl.files import check_writable
 from backupctl.live.aws import Clients
 from backupctl.live.outputs import check_region, load_outputs, require
 
@@ -42,6 +43,8 @@ def session_for(args: argparse.Namespace, region: str) -> Clients:
 
 
 def context(args: argparse.Namespace, needed: tuple[str, ...]) -> Context:
+    if getattr(args, "audit_log", None):
+        check_writable(args.audit_log, "--audit-log")  # refused before any work, not after it
     outputs, source = load_outputs(args.stack, args.outputs)
     require(outputs, needed, source)
     if args.stack and outputs.get("environment") and args.stack != outputs["environment"]:
