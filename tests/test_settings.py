@@ -162,7 +162,10 @@ def test_bad_lock_mode_names_auto_as_a_choice() -> None:
 
 
 def test_existing_backup_reports_role_must_be_its_arn() -> None:
-    arn = "arn:aws:iam::111122223333:role/aws-service-role/reports.backup.amazonaws.com/AWSServiceRoleForBackupReports"
+    arn = (
+        "arn:aws:iam::111122223333:role/aws-service-role/reports.backup.amazonaws.com/"
+        "AWSServiceRoleForBackupReports"
+    )
     assert parse(backupReportsRoleArn=arn).backup_reports_role_arn == arn
     assert "backupReportsRoleArn: expected the ARN of the account's existing" in error_of(
         backupReportsRoleArn="arn:aws:iam::111122223333:role/some-role"
