@@ -313,9 +313,10 @@ def test_a_rule_start_window_is_placed_in_utc_with_its_timezone() -> None:
     from maestro_policies.backup_plan_window_clear_of_maintenance import blocked, overlaps, rule_starts
 
     sunday_seven = blocked("sun:07:00-sun:08:00")
-    assert sunday_seven == (6 * 60, 8 * 60)
     utc = rule_starts("cron(0 4 ? * SUN *)", 60, "UTC")
-    assert utc == [(240, 300)] and not any(overlaps(s, sunday_seven) for s in utc)
+    assert sunday_seven is not None and utc is not None
+    assert sunday_seven == (6 * 60, 8 * 60) and utc == [(240, 300)]
+    assert not any(overlaps(s, sunday_seven) for s in utc)
     # 08:00 in Berlin is 07:00 UTC in winter and 06:00 in summer: both inside the blocked hours.
     berlin = rule_starts("cron(0 8 ? * SUN *)", 60, "Europe/Berlin")
     assert berlin is not None and sorted(berlin) == [(360, 420), (420, 480)]
