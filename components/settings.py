@@ -75,7 +75,9 @@ class DatabaseSpec:
     max_allocated_storage_gb: int = 200
     engine_version: str = "15"
     multi_az: bool = False
-    adopt_identifier: str | None = None  # import an existing instance instead of creating one
+    adopt_identifier: str | None = (
+        None  # an existing instance, imported by `backupctl adopt` + `pulumi import`
+    )
 
     @property
     def rpo_minutes(self) -> int:
