@@ -591,32 +591,7 @@ def test_kms_rotation_period_730_fails_with_stubbed_kms() -> None:
     assert [f.check for f in findings if f.status == "FAIL"] == ["kms-key-rotation"]
 
 
-def test_kms_validate_handler_publishes_failures_to_the_alerts_topic(
-    account: Account, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from backupctl.handlers import kms_validate
-
-    sqs = account.client("sqs")
-    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    account.client("sns").subscribe(
-        TopicArn=account.outputs["alertsTopicArn"], Protocol="sqs", Endpoint=queue_arn
-    )
-    account.client("kms").disable_key_rotation(KeyId=account.outputs["keyArns"]["backup"])
-    for name, value in {
-        "MAESTRO_ENVIRONMENT": "staging",
-        "MAESTRO_CONFIG_BUCKET": account.outputs["configBucket"],
-        "MAESTRO_CONFIG_KMS_KEY": account.outputs["keyArns"]["config"],
-        "MAESTRO_KEY_ARNS": json.dumps(account.outputs["keyArns"]),
-        "MAESTRO_ALERTS_TOPIC": account.outputs["alertsTopicArn"],
-    }.items():
-        monkeypatch.setenv(name, value)
-    result = kms_validate({"source": "schedule"}, None, session=account.session)
-    assert result["result"] == "fail"
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    assert messages and "backup key: rotation off" in json.loads(messages[0]["Body"])["Message"]
+# The monthly handler's own tests run under its IAM role: tests/test_handlers_iam.py.
 
 
 # ---- bad input ---------------------------------------------------------------------------------------

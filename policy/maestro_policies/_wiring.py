@@ -91,17 +91,6 @@ def allows(statements: Iterable[Statement], action: str, resource: str) -> bool:
     return granted and not denied
 
 
-def grants(statements: Iterable[Statement], action: str, resource_pattern: str) -> list[Statement]:
-    """The Allow statements whose action covers ``action`` and whose resource covers the pattern."""
-    return [
-        s
-        for s in statements
-        if s.get("Effect") == "Allow"
-        and _matches(s.get("Action"), action, case=False)
-        and _matches(s.get("Resource"), resource_pattern, case=True)
-    ]
-
-
 def service_grants(document: Any, service: str) -> list[Statement]:
     """The Allow statements of a resource policy whose Principal.Service names ``service``."""
     found = []
