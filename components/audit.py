@@ -3,7 +3,13 @@
 CloudTrail records every API call in all regions, with log file validation, under the logs CMK and
 with data events on the evidence and config buckets. AWS Backup Audit Manager continuously checks the
 runbook's backup rules and delivers reports to the audit bucket. Failed or aborted backup, copy and
-restore jobs raise an EventBridge rule that publishes to the encrypted alerts topic.
+restore jobs raise an EventBridge rule that publishes to the encrypted alerts topic (one per region: the
+DR vault notifies a topic in its own region).
+
+Backup Audit Manager needs AWS Config to record the Backup resource types before its controls can be
+evaluated (https://docs.aws.amazon.com/aws-backup/latest/devguide/turning-on-resource-tracking.html). An
+account has one configuration recorder per region, often owned by an organization (Control Tower), so
+the program does not declare one: it is a prerequisite in the README, and ``backupctl verify`` checks it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,34 @@ FAILED_JOB_PATTERN = {
     "detail-type": ["Backup Job State Change", "Copy Job State Change", "Restore Job State Change"],
     "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
 }
-REPORTS_ROLE = "role/aws-service-role/reports.backup.amazonaws.com/AWSServiceRoleForBackupReports"
+REPORTS_SERVICE = "reports.backup.amazonaws.com"
+REPORTS_ROLE = f"role/aws-service-role/{REPORTS_SERVICE}/AWSServiceRoleForBackupReports"
+# The control is evaluated per RDS instance against its newest recovery point. Every database gets the
+# daily rule (03:00 + a 60-minute start window) and the verify check allows the same 26 h
+# (backupctl.live.verify.SNAPSHOT_MAX_AGE); an RPO-sized window (1 h) is always non-compliant for
+# databases backed up daily. Accepted values: hours up to 744
+# (https://docs.aws.amazon.com/config/latest/developerguide/rds-last-backup-recovery-point-created.html).
+LAST_RECOVERY_POINT_MAX_AGE_HOURS = 26
+
+
+def backup_reports_role(
+    name: str, existing_arn: str | None, opts: pulumi.ResourceOptions
+) -> aws.iam.ServiceLinkedRole:
+    """AWSServiceRoleForBackupReports, declared so the audit bucket policy can name it.
+
+    The role exists only once an account made its first framework or report plan, and both depend on the
+    audit bucket's policy: a policy naming it before then fails with "Invalid principal in policy". One
+    per account: where it exists already (another stack, the console), ``existing_arn`` imports it. It is
+    kept on delete because other stacks of the account may use it.
+    https://docs.aws.amazon.com/aws-backup/latest/devguide/using-service-linked-roles-AWSServiceRoleForBackupReports.html
+    """
+    return aws.iam.ServiceLinkedRole(
+        name,
+        aws_service_name=REPORTS_SERVICE,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(import_=existing_arn, retain_on_delete=True)
+        ),
+    )
 
 
 def trail_name(name_prefix: str, environment: str) -> str:
@@ -36,6 +69,7 @@ def audit_bucket_statements(
     region: str,
     name_prefix: str,
     environment: str,
+    reports_role_arn: pulumi.Input[str],
 ) -> list[Mapping[str, Any]]:
     """Let CloudTrail, S3 inventory and Backup Audit Manager write to the audit bucket, and no one else."""
     trail_arn = pulumi.Output.concat(
@@ -69,7 +103,7 @@ def audit_bucket_statements(
         {
             "Sid": "BackupReportsWrite",
             "Effect": "Allow",
-            "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", account_id, ":", REPORTS_ROLE)},
+            "Principal": {"AWS": reports_role_arn},
             "Action": "s3:PutObject",
             "Resource": pulumi.Output.concat(bucket_arn, "/backup-reports/*"),
         },
@@ -83,7 +117,13 @@ class AlertsArgs:
     kms_key_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     alert_email: str | None = None
+    region: str | None = None  # set for the DR region's topic
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+# Who publishes to the alerts topic: the failed-jobs rule, vault notifications, and the scheduled jobs'
+# alarms (CloudWatch). Each must also be admitted by the topic's key (components/keys.py TOPIC_PUBLISHERS).
+ALERT_PUBLISHERS = ["events.amazonaws.com", "backup.amazonaws.com", "cloudwatch.amazonaws.com"]
 
 
 class Alerts(pulumi.ComponentResource):
@@ -95,22 +135,25 @@ class Alerts(pulumi.ComponentResource):
         super().__init__("maestro:audit:Alerts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         base = f"{args.name_prefix}-{args.environment}"
+        region = args.region
         topic = aws.sns.Topic(
             f"{name}-topic",
             name=f"{base}-backup-alerts",
             kms_master_key_id=args.kms_key_arn,
+            region=region,
             tags=dict(args.tags),
             opts=child,
         )
         aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=topic.arn,
+            region=region,
             policy=policy_document(
                 [
                     {
                         "Sid": "ServicesPublishAlerts",
                         "Effect": "Allow",
-                        "Principal": {"Service": ["events.amazonaws.com", "backup.amazonaws.com"]},
+                        "Principal": {"Service": ALERT_PUBLISHERS},
                         "Action": "sns:Publish",
                         "Resource": topic.arn,
                         "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
@@ -124,13 +167,21 @@ class Alerts(pulumi.ComponentResource):
             name=f"{base}-backup-failed-jobs",
             description="Failed, aborted or expired AWS Backup jobs (runbook 4)",
             event_pattern=json.dumps(FAILED_JOB_PATTERN),
+            region=region,
             tags=dict(args.tags),
             opts=child,
         )
-        aws.cloudwatch.EventTarget(f"{name}-failed-jobs-target", rule=rule.name, arn=topic.arn, opts=child)
+        aws.cloudwatch.EventTarget(
+            f"{name}-failed-jobs-target", rule=rule.name, arn=topic.arn, region=region, opts=child
+        )
         if args.alert_email:
             aws.sns.TopicSubscription(
-                f"{name}-email", topic=topic.arn, protocol="email", endpoint=args.alert_email, opts=child
+                f"{name}-email",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=args.alert_email,
+                region=region,
+                opts=child,
             )
         self.topic_arn = topic.arn
         self.register_outputs({"topic_arn": self.topic_arn})
@@ -144,9 +195,9 @@ class AuditArgs:
     kms_key_arn: pulumi.Input[str]
     data_event_bucket_arns: Sequence[pulumi.Input[str]]
     daily_retention_days: int
-    rpo_hours: int
     rto_minutes: int
     vault_locked: bool
+    recovery_point_admin_arns: Sequence[str] = ()  # exempt from the vault's deletion deny
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -216,12 +267,23 @@ class Audit(pulumi.ComponentResource):
                 "BACKUP_RECOVERY_POINT_MINIMUM_RETENTION_CHECK",
                 requiredRetentionDays=args.daily_retention_days,
             ),
-            control("BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED", rds_scope=False),
+            # Evaluates the vault access policies (components/backup_plan.py ``vault_access_policy``); the
+            # principals that policy exempts are the ones this control must not check.
+            # https://docs.aws.amazon.com/config/latest/developerguide/backup-recovery-point-manual-deletion-disabled.html
+            control(
+                "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED",
+                rds_scope=False,
+                **(
+                    {"principalArnList": ",".join(args.recovery_point_admin_arns)}
+                    if args.recovery_point_admin_arns
+                    else {}
+                ),
+            ),
             control("BACKUP_RESOURCES_PROTECTED_BY_BACKUP_PLAN"),
             control(
                 "BACKUP_LAST_RECOVERY_POINT_CREATED",
                 recoveryPointAgeUnit="hours",
-                recoveryPointAgeValue=args.rpo_hours,
+                recoveryPointAgeValue=LAST_RECOVERY_POINT_MAX_AGE_HOURS,
             ),
             control("RESTORE_TIME_FOR_RESOURCES_MEET_TARGET", maxRestoreTime=args.rto_minutes),
         ]

@@ -2,13 +2,21 @@
 
 The plan has a daily rule kept 7 days and a weekly rule kept 30 days; critical databases also get a
 continuous (PITR) rule in a second plan, selected by their criticality tag. Every database is selected
-by the ``maestro:backup=true`` tag. The vault is locked (compliance mode in prod), notifies the alerts
-topic of failed jobs, and a quarterly restore testing plan restores the newest recovery point.
+by the ``maestro:backup=true`` tag. The vault (and the DR vault) is locked (compliance mode in prod),
+has an access policy that denies deleting recovery points to everyone but the break-glass role, and
+notifies its region's alerts topic. Where the stack hosts restore drills (staging), a quarterly restore
+testing plan restores the newest recovery point into the isolated drill network.
+
+Prod runs no AWS Backup restore testing: it has no isolated drill network, and a restore test without
+one lands in the default VPC and security group (AWS Backup infers defaults for what is not overridden:
+https://docs.aws.amazon.com/aws-backup/latest/devguide/restore-testing-inferred-metadata.html). Runbook 2
+puts the quarterly drill on staging, where ``backupctl drill`` and this plan run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,20 +24,40 @@ import pulumi
 import pulumi_aws as aws
 
 from components.database import BACKUP_SELECTION_TAG
-from components.iam import assume_role_policy
+from components.iam import assume_role_policy, policy_document
 from components.settings import VAULT_LOCK_MAX_RETENTION_DAYS
 
 DAILY_SCHEDULE = "cron(0 3 * * ? *)"  # after the RDS backup window
+# AWS Backup does not start a database backup in the hour before or during the instance's maintenance
+# window (https://docs.aws.amazon.com/aws-backup/latest/devguide/plan-options-and-configuration.html);
+# a job still waiting at the end of its start window EXPIREs. Daily 03:00-04:00 and weekly 04:00-05:00
+# both start before the hour ahead of the Sunday 07:00 maintenance window (components/database.py);
+# the policy backup-plan-window-clear-of-maintenance keeps them apart.
 WEEKLY_SCHEDULE = "cron(0 4 ? * SUN *)"
 RESTORE_TEST_SCHEDULE = "cron(0 6 1 1,4,7,10 ? *)"  # quarterly (runbook 2)
 START_WINDOW_MINUTES = 60
 COMPLETION_WINDOW_MINUTES = 24 * 60
+# Vault events that mean trouble. BACKUP_JOB_FAILED and RESTORE_JOB_FAILED are deprecated and no longer
+# notify (https://docs.aws.amazon.com/aws-backup/latest/devguide/API_PutBackupVaultNotifications.html);
+# failed backup and restore jobs reach the alerts topic through the EventBridge rule (components/audit.py).
+# CONTINUOUS_BACKUP_INTERRUPTED is the one sign that PITR stopped.
 VAULT_EVENTS = [
-    "BACKUP_JOB_FAILED",
-    "RESTORE_JOB_FAILED",
     "COPY_JOB_FAILED",
     "S3_BACKUP_OBJECT_FAILED",
+    "S3_RESTORE_OBJECT_FAILED",
     "RECOVERY_POINT_MODIFIED",
+    "CONTINUOUS_BACKUP_INTERRUPTED",
+]
+# What the vault access policy denies to everyone but the recovery-point administrators: exactly the
+# actions the Config rule behind BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED looks for, with "*" as
+# Principal and Resource (https://docs.aws.amazon.com/config/latest/developerguide/backup-recovery-point-manual-deletion-disabled.html).
+# Vault access policies take no wildcards in Action
+# (https://docs.aws.amazon.com/aws-backup/latest/devguide/create-a-vault-access-policy.html).
+# PutBackupVaultAccessPolicy is in the list, so changing this policy later needs the break-glass role.
+PROTECTED_RECOVERY_POINT_ACTIONS = [
+    "backup:DeleteRecoveryPoint",
+    "backup:UpdateRecoveryPointLifecycle",
+    "backup:PutBackupVaultAccessPolicy",
 ]
 BACKUP_ROLE_POLICIES = [
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
@@ -49,10 +77,13 @@ class BackupPlanArgs:
     vault_lock_changeable_days: int
     alerts_topic_arn: pulumi.Input[str]
     critical_databases: bool
+    recovery_point_admin_arns: Sequence[str]  # the break-glass role: may delete recovery points
+    dr_alerts_topic_arn: pulumi.Input[str] | None = None
     schedule_timezone: str = "UTC"
     dr_region: str | None = None
     dr_kms_key_arn: pulumi.Input[str] | None = None
-    drill_subnet_group_name: pulumi.Input[str] | None = None
+    drill_subnet_group_name: pulumi.Input[str] | None = None  # restore testing only where drills run
+    drill_security_group_id: pulumi.Input[str] | None = None
     protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -94,13 +125,7 @@ class BackupPlan(pulumi.ComponentResource):
         )
         self.vault_name, self.vault_arn = vault.name, vault.arn
         self.lock(vault, f"{self.name}-vault-lock", None)
-        aws.backup.VaultNotifications(
-            f"{self.name}-vault-notifications",
-            backup_vault_name=vault.name,
-            sns_topic_arn=args.alerts_topic_arn,
-            backup_vault_events=VAULT_EVENTS,
-            opts=self.child,
-        )
+        self.guard(vault, f"{self.name}-vault", args.alerts_topic_arn, None)
         self.copy_actions: list[Any] = []
         if args.dr_region is not None:
             dr_vault = aws.backup.Vault(
@@ -114,6 +139,7 @@ class BackupPlan(pulumi.ComponentResource):
             )
             self.dr_vault_arn = dr_vault.arn
             self.lock(dr_vault, f"{self.name}-dr-vault-lock", args.dr_region)
+            self.guard(dr_vault, f"{self.name}-dr-vault", args.dr_alerts_topic_arn, args.dr_region)
             self.copy_actions = [
                 {
                     "destination_vault_arn": dr_vault.arn,
@@ -121,6 +147,27 @@ class BackupPlan(pulumi.ComponentResource):
                 }
             ]
         return vault
+
+    def guard(
+        self, vault: aws.backup.Vault, name: str, topic_arn: pulumi.Input[str] | None, region: str | None
+    ) -> None:
+        """The vault's access policy (no manual deletion) and its notifications to its region's topic."""
+        aws.backup.VaultPolicy(
+            f"{name}-policy",
+            backup_vault_name=vault.name,
+            policy=vault_access_policy(self.args.recovery_point_admin_arns),
+            region=region,
+            opts=self.child,
+        )
+        if topic_arn is not None:
+            aws.backup.VaultNotifications(
+                f"{name}-notifications",
+                backup_vault_name=vault.name,
+                sns_topic_arn=topic_arn,
+                backup_vault_events=VAULT_EVENTS,
+                region=region,
+                opts=self.child,
+            )
 
     def lock(self, vault: aws.backup.Vault, lock_name: str, region: str | None) -> None:
         # A lock with changeable_for_days becomes immutable (compliance mode) after that grace time;
@@ -234,8 +281,10 @@ class BackupPlan(pulumi.ComponentResource):
         )
 
     def restore_testing(self, vault: aws.backup.Vault, role: aws.iam.Role) -> None:
-        """Runbook 2: AWS Backup restores the newest recovery point every quarter and validates it."""
+        """Runbook 2: AWS Backup restores the newest recovery point every quarter into the drill network."""
         args = self.args
+        if args.drill_subnet_group_name is None or args.drill_security_group_id is None:
+            return  # no isolated network to restore into (prod): see the module docstring
         testing = aws.backup.RestoreTestingPlan(
             f"{self.name}-restore-testing",
             name=f"{args.name_prefix}_{args.environment}_quarterly".replace("-", "_"),
@@ -251,10 +300,11 @@ class BackupPlan(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=self.child,
         )
-        overrides = (
-            {"dbsubnetgroupname": args.drill_subnet_group_name}
-            if args.drill_subnet_group_name is not None
-            else None
+        # Without vpcsecuritygroupids a restored database gets the VPC's default security group. The value
+        # is a JSON list of ids; keys are not case sensitive.
+        # https://docs.aws.amazon.com/aws-backup/latest/devguide/restore-testing-inferred-metadata.html
+        overrides = pulumi.Output.all(args.drill_subnet_group_name, args.drill_security_group_id).apply(
+            lambda v: {"dbsubnetgroupname": v[0], "vpcsecuritygroupids": json.dumps([v[1]])}
         )
         aws.backup.RestoreTestingSelection(
             f"{self.name}-restore-testing-selection",
@@ -269,3 +319,18 @@ class BackupPlan(pulumi.ComponentResource):
             validation_window_hours=4,
             opts=self.child,
         )
+
+
+def vault_access_policy(admin_arns: Sequence[str]) -> pulumi.Output[str]:
+    """Deny deleting recovery points, shortening their lifecycle and rewriting this policy to everyone but
+    the recovery-point administrators (issue 10 item 6; see PROTECTED_RECOVERY_POINT_ACTIONS)."""
+    statement: dict[str, Any] = {
+        "Sid": "DenyManualRecoveryPointDeletion",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": PROTECTED_RECOVERY_POINT_ACTIONS,
+        "Resource": "*",
+    }
+    if admin_arns:
+        statement["Condition"] = {"ArnNotLike": {"aws:PrincipalArn": list(admin_arns)}}
+    return policy_document([statement])

@@ -35,6 +35,7 @@ class SecureBucketArgs:
     access_log_prefix: str = ""
     object_lock: bool = False
     policy_statements: Sequence[Mapping[str, Any]] = ()
+    policy_depends_on: Sequence[pulumi.Resource] = ()  # e.g. a role the policy names as Principal
     protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -108,7 +109,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-policy",
             bucket=bucket_ref,
             policy=policy_document([deny_insecure_transport(self.bucket.arn), *args.policy_statements]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block, *args.policy_depends_on]),
         )
         if args.access_log_bucket is not None:
             aws.s3.BucketLogging(

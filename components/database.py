@@ -19,7 +19,35 @@ from components.settings import DatabaseSpec
 
 POSTGRES_PORT = 5432
 BACKUP_WINDOW = "02:00-03:00"  # UTC, before the AWS Backup daily rule at 03:00
-MAINTENANCE_WINDOW = "sun:04:30-sun:05:30"  # after the weekly rule has started
+# UTC. AWS Backup starts no database backup in the hour before or during it, so it stays clear of the
+# daily (03:00) and weekly (Sunday 04:00) rules' start windows (components/backup_plan.py).
+MAINTENANCE_WINDOW = "sun:07:00-sun:08:00"
+# AWS Backup continuous backup (PITR) takes over the automated-backup settings of the instances it
+# protects and rewrites them to match its rule; a program value would fight it on every `pulumi up`.
+# https://docs.aws.amazon.com/aws-backup/latest/devguide/point-in-time-recovery.html
+BACKUP_MANAGED_FIELDS = ["backupRetentionPeriod", "backupWindow"]
+# An adopted instance (``adoptIdentifier``) keeps what must never be rewritten on the first `pulumi up`
+# after `pulumi import`: a change of any of these would replace the instance (engine, encryption, key,
+# database name, master user), move or cut it off (subnet group, security groups), resize it, upgrade it,
+# or rotate its master password under the applications (README "Adopting an existing database").
+ADOPTED_KEPT_FIELDS = [
+    "engine",
+    "engineVersion",
+    "storageEncrypted",
+    "kmsKeyId",
+    "dbName",
+    "username",
+    "manageMasterUserPassword",
+    "masterUserSecretKmsKeyId",
+    "dbSubnetGroupName",
+    "vpcSecurityGroupIds",
+    "instanceClass",
+    "allocatedStorage",
+    "maxAllocatedStorage",
+    "storageType",
+    "multiAz",
+    "performanceInsightsKmsKeyId",
+]
 BACKUP_SELECTION_TAG = ("maestro:backup", "true")  # AWS Backup selects databases by this tag
 DRILL_TARGET_TAG = "maestro:drill-target"
 
@@ -128,6 +156,12 @@ class DatabaseArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def ignored_fields(spec: DatabaseSpec) -> list[str]:
+    """Engine property names the program leaves to AWS Backup (critical) or to the adopted instance."""
+    fields = list(BACKUP_MANAGED_FIELDS) if spec.criticality == "critical" else []
+    return fields + (list(ADOPTED_KEPT_FIELDS) if spec.adopt_identifier else [])
+
+
 class Database(pulumi.ComponentResource):
     identifier: pulumi.Output[str]
     arn: pulumi.Output[str]
@@ -183,7 +217,7 @@ class Database(pulumi.ComponentResource):
                 parent=self,
                 protect=args.protect,
                 retain_on_delete=args.protect,
-                import_=spec.adopt_identifier,
+                ignore_changes=ignored_fields(spec),
             ),
         )
         self.identifier = instance.identifier

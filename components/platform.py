@@ -10,7 +10,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.audit import Alerts, AlertsArgs, Audit, AuditArgs, audit_bucket_statements
+from components.audit import (
+    Alerts,
+    AlertsArgs,
+    Audit,
+    AuditArgs,
+    audit_bucket_statements,
+    backup_reports_role,
+)
 from components.backup_plan import BackupPlan, BackupPlanArgs
 from components.buckets import (
     ArtifactsBucket,
@@ -29,7 +36,7 @@ from components.config_backup import (
     role_name,
 )
 from components.database import Database, DatabaseArgs, DatabaseNetwork, DatabaseNetworkArgs
-from components.keys import Keys, KeysArgs
+from components.keys import DR_PURPOSES, Keys, KeysArgs
 from components.settings import Settings
 
 
@@ -73,12 +80,13 @@ class Platform(pulumi.ComponentResource):
         ).account_id
         keys, dr_keys = self.keys()
         alerts = self.alerts(keys)
+        dr_alerts = self.alerts(dr_keys, self.s.dr_region) if dr_keys else None
         buckets = self.buckets(keys)
         databases = self.databases(keys, dr_keys)
-        backup = self.backup_plan(keys, dr_keys, alerts, databases)
-        jobs = self.scheduled_jobs(keys, buckets, alerts)
+        backup = self.backup_plan(keys, dr_keys, alerts, dr_alerts, databases)
+        jobs = self.scheduled_jobs(keys, dr_keys, buckets, alerts)
         audit = self.audit(keys, buckets)
-        self.outputs = self.exports(keys, buckets, databases, backup, jobs, audit, alerts)
+        self.outputs = self.exports(keys, dr_keys, buckets, databases, backup, jobs, audit, alerts, dr_alerts)
         self.register_outputs({"environment": settings.environment})
 
     # ---- runbook 1.1-1.3 and 3: customer-managed keys, rotating yearly ------------------------------
@@ -96,21 +104,23 @@ class Platform(pulumi.ComponentResource):
         keys = Keys(f"{self.name}-keys", KeysArgs(**common), self.child)
         if not s.dr_region:
             return keys, None
-        dr_args = KeysArgs(**common, purposes=("rds", "backup"), key_region=s.dr_region)
+        dr_args = KeysArgs(**common, purposes=DR_PURPOSES, key_region=s.dr_region)
         return keys, Keys(f"{self.name}-dr-keys", dr_args, self.child)
 
     # ---- runbook 4: one alerts topic for every failure ----------------------------------------------
 
-    def alerts(self, keys: Keys) -> Alerts:
+    def alerts(self, keys: Keys, region: str | None = None) -> Alerts:
+        """The alerts topic of the primary region, or of the DR region (its vault notifies a local topic)."""
         s = self.s
         return Alerts(
-            f"{self.name}-alerts",
+            f"{self.name}-{'dr-' if region else ''}alerts",
             AlertsArgs(
                 environment=s.environment,
                 name_prefix=s.name_prefix,
                 kms_key_arn=keys.arns["logs"],
                 account_id=self.account_id,
                 alert_email=s.alert_email,
+                region=region,
                 tags=self.tags,
             ),
             self.child,
@@ -165,12 +175,26 @@ class Platform(pulumi.ComponentResource):
     def buckets(self, keys: Keys) -> Buckets:
         s, name = self.s, self.name
         logs = self.access_log_bucket()
+        reports_role = backup_reports_role(
+            f"{name}-backup-reports-role", s.backup_reports_role_arn, self.child
+        )
         audit_statements = audit_bucket_statements(
-            self.bucket_arn("audit"), self.account_id, s.region, s.name_prefix, s.environment
+            self.bucket_arn("audit"),
+            self.account_id,
+            s.region,
+            s.name_prefix,
+            s.environment,
+            reports_role.arn,
         )
         audit = SecureBucket(
             f"{name}-audit-bucket",
-            self.secure("audit", keys.arns["logs"], logs, policy_statements=audit_statements),
+            self.secure(
+                "audit",
+                keys.arns["logs"],
+                logs,
+                policy_statements=audit_statements,
+                policy_depends_on=[reports_role],
+            ),
             self.child,
         )
         artifacts = ArtifactsBucket(
@@ -255,7 +279,7 @@ class Platform(pulumi.ComponentResource):
     # ---- runbook 1.1 and 2: AWS Backup plan, vault and quarterly restore testing --------------------
 
     def backup_plan(
-        self, keys: Keys, dr_keys: Keys | None, alerts: Alerts, databases: Databases
+        self, keys: Keys, dr_keys: Keys | None, alerts: Alerts, dr_alerts: Alerts | None, databases: Databases
     ) -> BackupPlan:
         s = self.s
         return BackupPlan(
@@ -270,11 +294,14 @@ class Platform(pulumi.ComponentResource):
                 vault_lock_mode=s.vault_lock_mode,
                 vault_lock_changeable_days=s.vault_lock_changeable_days,
                 alerts_topic_arn=alerts.topic_arn,
+                dr_alerts_topic_arn=dr_alerts.topic_arn if dr_alerts else None,
                 critical_databases=s.has_critical,
+                recovery_point_admin_arns=[s.break_glass_role_arn],
                 schedule_timezone=s.schedule_timezone,
                 dr_region=s.dr_region,
                 dr_kms_key_arn=dr_keys.arns["backup"] if dr_keys else None,
                 drill_subnet_group_name=databases.network.drill_subnet_group_name,
+                drill_security_group_id=databases.network.drill_security_group_id,
                 protect=s.protect,
                 tags=self.tags,
             ),
@@ -292,8 +319,10 @@ class Platform(pulumi.ComponentResource):
         variables: dict[str, Any],
         keys: Keys,
         buckets: Buckets,
+        alerts: Alerts,
     ) -> ScheduledFunction:
-        """A backupctl Lambda on a schedule, encrypted with the config key, logging to the logs key."""
+        """A backupctl Lambda on a schedule, encrypted with the config key, logging to the logs key, its
+        failures alarmed to the alerts topic."""
         s = self.s
         return ScheduledFunction(
             f"{self.name}-{job}",
@@ -314,12 +343,13 @@ class Platform(pulumi.ComponentResource):
                 },
                 kms_key_arn=keys.arns["config"],
                 logs_kms_key_arn=keys.arns["logs"],
+                alerts_topic_arn=alerts.topic_arn,
                 tags=self.tags,
             ),
             self.child,
         )
 
-    def scheduled_jobs(self, keys: Keys, buckets: Buckets, alerts: Alerts) -> Jobs:
+    def scheduled_jobs(self, keys: Keys, dr_keys: Keys | None, buckets: Buckets, alerts: Alerts) -> Jobs:
         s = self.s
         config_job = self.scheduled(
             "config-backup",
@@ -339,24 +369,29 @@ class Platform(pulumi.ComponentResource):
             },
             keys,
             buckets,
+            alerts,
         )
+        # The DR region's keys are validated too, under "<purpose>-dr" (runbook 3 covers every CMK).
+        validated = {**keys.arns, **{f"{p}-dr": arn for p, arn in (dr_keys.arns if dr_keys else {}).items()}}
         kms_job = self.scheduled(
             "kms-validate",
             "Monthly KMS rotation and canary-decrypt validation (runbook 3)",
             s.kms_validation_schedule,
             kms_validation_statements(
-                list(keys.arns.values()),
+                list(validated.values()),
                 buckets.config.bucket_arn,
                 keys.arns["config"],
                 s.environment,
                 alerts.topic_arn,
+                keys.arns["logs"],
             ),
             {
-                "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(keys.arns),
+                "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(validated),
                 "MAESTRO_ALERTS_TOPIC": alerts.topic_arn,
             },
             keys,
             buckets,
+            alerts,
         )
         return Jobs(config_job, kms_job)
 
@@ -365,6 +400,7 @@ class Platform(pulumi.ComponentResource):
     def audit(self, keys: Keys, buckets: Buckets) -> Audit:
         s = self.s
         critical = [d for d in s.databases if d.criticality == "critical"] or list(s.databases)
+        # Runbook 2.2 restore time: the tightest RTO among the databases the stack protects.
         return Audit(
             f"{self.name}-audit",
             AuditArgs(
@@ -374,9 +410,9 @@ class Platform(pulumi.ComponentResource):
                 kms_key_arn=keys.arns["logs"],
                 data_event_bucket_arns=[buckets.evidence.bucket_arn, buckets.config.bucket_arn],
                 daily_retention_days=s.daily_retention_days,
-                rpo_hours=max(1, min(d.rpo_minutes for d in critical) // 60) if s.has_critical else 24,
                 rto_minutes=min(d.rto_minutes for d in critical),
                 vault_locked=s.vault_lock_mode != "none",
+                recovery_point_admin_arns=[s.break_glass_role_arn],
                 tags=self.tags,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[buckets.audit]),
@@ -387,12 +423,14 @@ class Platform(pulumi.ComponentResource):
     def exports(
         self,
         keys: Keys,
+        dr_keys: Keys | None,
         buckets: Buckets,
         databases: Databases,
         backup: BackupPlan,
         jobs: Jobs,
         audit: Audit,
         alerts: Alerts,
+        dr_alerts: Alerts | None,
     ) -> dict[str, Any]:
         s = self.s
         return {
@@ -418,6 +456,7 @@ class Platform(pulumi.ComponentResource):
             "drVaultArn": backup.dr_vault_arn,
             "drRegion": s.dr_region,
             "keyArns": keys.arns,
+            "drKeyArns": dr_keys.arns if dr_keys else {},
             "artifactsBucket": buckets.artifacts.bucket_name,
             "evidenceBucket": buckets.evidence.bucket_name,
             "evidenceLockMode": s.evidence_lock_mode,
@@ -426,10 +465,13 @@ class Platform(pulumi.ComponentResource):
             "auditBucket": buckets.audit.bucket_name,
             "accessLogBucket": buckets.access_logs.bucket_name,
             "alertsTopicArn": alerts.topic_arn,
+            "drAlertsTopicArn": dr_alerts.topic_arn if dr_alerts else None,
             "configBackupFunction": jobs.config_backup.function_name,
             "configBackupSchedule": jobs.config_backup.schedule_name,
             "kmsValidationFunction": jobs.kms_validate.function_name,
             "kmsValidationSchedule": jobs.kms_validate.schedule_name,
+            "configBackupDeadLetterQueue": jobs.config_backup.dead_letter_queue_url,
+            "kmsValidationDeadLetterQueue": jobs.kms_validate.dead_letter_queue_url,
             "parameterPaths": list(s.parameter_paths),
             "secretsPrefix": s.secrets_prefix,
             "drillTarget": s.drill_target,

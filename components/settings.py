@@ -54,6 +54,13 @@ _SG_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _SSM_PATH_RE = re.compile(r"^(/[\w.-]+)+$")
 _SCHEDULE_RE = re.compile(r"^(cron|rate)\(.+\)$")
 _INSTANCE_CLASS_RE = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+_REPORTS_ROLE_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:role/aws-service-role/reports\.backup\.amazonaws\.com/"
+    r"AWSServiceRoleForBackupReports$"
+)
+# Pulumi.yaml's default for the lock modes: the environment decides (governance/GOVERNANCE in staging,
+# compliance/COMPLIANCE in prod), so a new stack needs neither key.
+BY_ENVIRONMENT = "auto"
 
 
 class SettingsError(ValueError):
@@ -76,7 +83,9 @@ class DatabaseSpec:
     max_allocated_storage_gb: int = 200
     engine_version: str = "15"
     multi_az: bool = False
-    adopt_identifier: str | None = None  # import an existing instance instead of creating one
+    adopt_identifier: str | None = (
+        None  # an existing instance, imported by `backupctl adopt` + `pulumi import`
+    )
 
     @property
     def rpo_minutes(self) -> int:
@@ -117,6 +126,7 @@ class Settings:
     drill_subnet_ids: tuple[str, ...] = ()
     dr_region: str | None = None
     alert_email: str | None = None
+    backup_reports_role_arn: str | None = None  # an existing AWSServiceRoleForBackupReports to import
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -227,10 +237,11 @@ def _list(
 
 def _choice(values: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str | None) -> str:
     raw = values.get(key, default)
-    if raw is None or raw == "":
+    if raw is None or raw == "" or (raw == BY_ENVIRONMENT and default is not None):
         raw = default
     if raw not in choices:
-        raise SettingsError(key, "one of " + "|".join(choices), raw)
+        more = f"|{BY_ENVIRONMENT}" if default is not None else ""
+        raise SettingsError(key, "one of " + "|".join(choices) + more, raw)
     return str(raw)
 
 
@@ -477,6 +488,12 @@ def _ownership(values: Mapping[str, Any]) -> dict[str, Any]:
             pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
             expected="an e-mail address",
         ),
+        "backup_reports_role_arn": _str(
+            values,
+            "backupReportsRoleArn",
+            pattern=_REPORTS_ROLE_RE,
+            expected="the ARN of the account's existing AWSServiceRoleForBackupReports (or nothing)",
+        ),
         "tags": dict(tags),
     }
 
@@ -529,6 +546,7 @@ SETTING_KEYS = (
     "drillSubnetIds",
     "drRegion",
     "alertEmail",
+    "backupReportsRoleArn",
     "tags",
 )
 

@@ -1,4 +1,7 @@
-"""The daily config-backup handler against moto: parameters and secrets metadata in, no secret values out."""
+"""The daily config-backup handler against moto: parameters and secrets metadata in, no secret values out.
+
+It runs as its own role with IAM enforced (tests/moto_iam.py), in the account the staging export
+declares (tests/aws_account.py)."""
 
 from __future__ import annotations
 
@@ -13,69 +16,66 @@ from moto import mock_aws
 
 from backupctl.handlers import config_backup
 from backupctl.live.configbackup import collect, snapshot_key
+from tests.aws_account import SECRET_VALUES, Account, build
+from tests.conftest import Deployment
+from tests.moto_iam import as_role, role_session
 
 REGION = "eu-west-1"
-BUCKET = "maestro-staging-config"
-SECRET_VALUES = ("s3cr3t-db-password-value", "tok_live_9f8e7d6c5b4a")
+
+
+class Run:
+    """The staging account from the program's export; the handler runs as its own role, IAM enforced."""
+
+    def __init__(self, admin: Any, account: Account, role: Any) -> None:
+        self.admin, self.account, self.role = admin, account, role
+        self.bucket = account.outputs["configBucket"]
+
+    def handler(self, event: dict[str, Any]) -> dict[str, Any]:
+        return as_role(lambda: config_backup(event, None, session=self.role))
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def run(monkeypatch: pytest.MonkeyPatch, staging: Deployment) -> Iterator[Run]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(var, "testing")
     with mock_aws():
-        s = boto3.Session(region_name=REGION)
-        s3 = s.client("s3")
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        key = s.client("kms").create_key()["KeyMetadata"]["Arn"]
-        ssm = s.client("ssm")
-        for i in range(60):  # more than one page of GetParametersByPath (10 per page)
+        admin = boto3.Session(region_name=REGION)
+        account = build(admin, staging.raw)
+        ssm = admin.client("ssm")
+        for i in range(25, 60):  # with the account's 25, more than five pages of GetParametersByPath
             ssm.put_parameter(Name=f"/maestro/policies/p{i:02d}", Value=f"allow-{i}", Type="String")
-        ssm.put_parameter(Name="/maestro/routing-pins/eu", Value="eu-west-1a", Type="String")
-        ssm.put_parameter(Name="/maestro/routing-pins/token", Value=SECRET_VALUES[1], Type="SecureString")
-        ssm.put_parameter(Name="/other/ignored", Value="x", Type="String")
-        sm = s.client("secretsmanager")
-        sm.create_secret(
-            Name="maestro/db-password",
-            SecretString=SECRET_VALUES[0],
-            KmsKeyId=key,
-            Tags=[{"Key": "owner", "Value": "sre"}],
-        )
-        sm.create_secret(Name="elsewhere/unrelated", SecretString="nope")
-        monkeypatch.setenv("MAESTRO_CONFIG_BUCKET", BUCKET)
-        monkeypatch.setenv("MAESTRO_CONFIG_KMS_KEY", key)
-        monkeypatch.setenv("MAESTRO_PARAMETER_PATHS", "/maestro/policies,/maestro/routing-pins")
-        monkeypatch.setenv("MAESTRO_SECRETS_PREFIX", "maestro/")
-        monkeypatch.setenv("MAESTRO_ENVIRONMENT", "staging")
-        yield s
+        function = account.one("aws:lambda/function:Function", "config-backup-function")
+        for name, value in function["inputs"]["environment"]["variables"].items():
+            monkeypatch.setenv(name, value)
+        yield Run(admin, account, role_session(admin, function["inputs"]["name"], REGION))
 
 
-def _objects(session: Any) -> dict[str, bytes]:
-    s3 = session.client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
-    return {k: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys}
+def _objects(run: Run) -> dict[str, bytes]:
+    s3 = run.admin.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=run.bucket).get("Contents", [])]
+    return {k: s3.get_object(Bucket=run.bucket, Key=k)["Body"].read() for k in keys}
 
 
-def test_handler_writes_snapshot_and_manifest_with_matching_sha256(session: Any) -> None:
-    manifest = config_backup({"source": "schedule"}, None, session=session)
-    objects = _objects(session)
+def test_handler_writes_snapshot_and_manifest_with_matching_sha256(run: Run) -> None:
+    manifest = run.handler({"source": "schedule"})
+    objects = _objects(run)
     assert set(objects) == {manifest["key"], manifest["key"].removesuffix(".json") + ".manifest.json"}
     assert hashlib.sha256(objects[manifest["key"]]).hexdigest() == manifest["sha256"]
-    assert manifest["parameters"] == 62 and manifest["secrets"] == 1
+    assert manifest["parameters"] == 62 and manifest["secrets"] == 1  # 60 policies, 2 routing pins
 
 
-def test_no_secret_value_is_written_anywhere(session: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    config_backup({}, None, session=session)
+def test_no_secret_value_is_written_anywhere(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    run.handler({})
     printed = capsys.readouterr().out
-    for body in [*_objects(session).values(), printed.encode()]:
+    for body in [*_objects(run).values(), printed.encode()]:
         for value in SECRET_VALUES:
             assert value.encode() not in body
 
 
-def test_snapshot_keeps_secret_metadata_and_plain_parameter_values(session: Any) -> None:
-    manifest = config_backup({}, None, session=session)
-    doc = json.loads(_objects(session)[manifest["key"]])
+def test_snapshot_keeps_secret_metadata_and_plain_parameter_values(run: Run) -> None:
+    manifest = run.handler({})
+    doc = json.loads(_objects(run)[manifest["key"]])
     secret = doc["secrets"][0]
     assert secret["Name"] == "maestro/db-password" and secret["Tags"] == [{"Key": "owner", "Value": "sre"}]
     assert secret["KmsKeyId"].startswith("arn:aws:kms:")
@@ -89,13 +89,15 @@ def test_snapshot_keeps_secret_metadata_and_plain_parameter_values(session: Any)
     assert "/other/ignored" not in by_name
 
 
-def test_snapshot_objects_are_encrypted_with_the_config_key(session: Any) -> None:
-    manifest = config_backup({}, None, session=session)
-    head = session.client("s3").head_object(Bucket=BUCKET, Key=manifest["key"])
+def test_snapshot_objects_are_encrypted_with_the_config_key(run: Run) -> None:
+    manifest = run.handler({})
+    head = run.admin.client("s3").head_object(Bucket=run.bucket, Key=manifest["key"])
     assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == run.account.outputs["keyArns"]["config"]
 
 
-def test_a_secret_that_disappears_mid_run_is_reported_not_fatal(session: Any) -> None:
+def test_a_secret_that_disappears_mid_run_is_reported_not_fatal(run: Run) -> None:
+    session = run.admin
     real = session.client("secretsmanager")
 
     class Vanishing:

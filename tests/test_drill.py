@@ -43,7 +43,7 @@ from backupctl.drill.recorder import TARGETS, StepFailed
 from backupctl.drill.sandbox import LOCAL_BUCKET, LOCAL_EVIDENCE_BUCKET, embedded_s3
 from backupctl.live.aws import Clients
 from components.settings import CRITICALITY_TARGETS
-from tests.aws_account import REGION, build
+from tests.drill_account import REGION, build
 
 try:
     HAVE_PG = (bindir() / "initdb").exists()

@@ -1,8 +1,13 @@
 """backupctl verify / config / kms against moto (issue 5): zero, PASS, each FAIL, pagination, bad input.
 
+The account is the one the program declares: tests/aws_account.py builds it from the staging (or prod)
+preview export, so a check that disagrees with the program fails here (issue 10: verify applied SSE-KMS
+to the SSE-S3 access-log bucket because the old hand-written fixture encrypted it with a CMK).
+
 moto gaps, tested with hand-made data instead: AWS Backup recovery-point listing (moto answers 404 "Not
 yet implemented"; verify reports a WARN and the weekly check runs on stubbed data), KMS
-RotationPeriodInDays (moto drops it; the 730-day case uses a stubbed KMS wrapper).
+RotationPeriodInDays (moto drops it; the 730-day case uses a stubbed KMS wrapper), RDS
+AwsBackupRecoveryPointArn (moto never sets it; the AWS Backup-managed retention runs on stubbed data).
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ from moto import mock_aws
 from backupctl.cli import main
 from backupctl.live.aws import Clients
 from backupctl.live.kmscheck import MAX_ROTATION_PERIOD_DAYS, KeyValidation
-from backupctl.live.verify import Observed, check_keys, check_vault, gather, verify
+from backupctl.live.verify import Observed, check_databases, check_keys, check_vault, gather, verify
 from components.settings import KEY_ROTATION_PERIOD_DAYS
-from tests.aws_account import REGION, SECRET_VALUES, Account, artifacts_rules, build
+from tests.aws_account import SECRET_VALUES, Account, add_databases, build
+from tests.conftest import Deployment
+
+REGION = "eu-west-1"
+MOTO_GAPS = ("Not yet implemented",)  # moto's own words for an API it lacks
 
 
 @pytest.fixture
@@ -36,8 +45,23 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.fixture
-def account(aws: Any) -> Account:
-    return build(aws)
+def account(aws: Any, staging: Deployment) -> Account:
+    return build(aws, staging.raw)
+
+
+def artifacts_rules(ia: int = 30, glacier: int = 90, expire: int = 180) -> list[dict[str, Any]]:
+    return [
+        {
+            "ID": "artifacts-tiering",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "artifacts/"},
+            "Transitions": [
+                {"Days": ia, "StorageClass": "STANDARD_IA"},
+                {"Days": glacier, "StorageClass": "GLACIER"},
+            ],
+            "Expiration": {"Days": expire},
+        }
+    ]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -59,9 +83,15 @@ def failed(report: dict[str, Any]) -> list[tuple[str, str]]:
 # ---- verify ----------------------------------------------------------------------------------------
 
 
-def test_verify_passes_a_compliant_account(
-    account: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("stack_name", ["staging", "prod"])
+def test_verify_passes_the_account_the_program_declares(
+    aws: Any,
+    deployments: dict[str, Deployment],
+    stack_name: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    account = build(aws, deployments[stack_name].raw)
     code, report = run_json(capsys, "verify", "--outputs", str(account.write_outputs(tmp_path)))
     assert failed(report) == []
     assert code == 0
@@ -73,20 +103,89 @@ def test_verify_passes_a_compliant_account(
         "backup-vault-encryption",
         "s3-bucket-versioning",
         "s3-bucket-sse-kms",
+        "s3-bucket-sse-s3",
         "s3-artifacts-lifecycle",
         "s3-evidence-object-lock",
         "s3-evidence-deep-archive",
         "kms-key-rotation",
         "scheduler-schedule",
+        "scheduler-schedule-dead-letter",
+        "config-recorder-recording",
     } <= checks
+    if stack_name == "prod":  # the DR region's keys are verified in their own region
+        dr = {f["resource"] for f in report["findings"] if f["check"] == "kms-key-rotation"}
+        assert set(account.outputs["drKeyArns"].values()) <= dr
+        locks = [f for f in report["findings"] if f["check"] == "backup-vault-lock"]
+        assert [f["status"] for f in locks] == ["PASS"]
     warns = [f["message"] for f in report["findings"] if f["status"] == "WARN"]
-    assert any("recovery points" in w for w in warns), "moto's missing recovery-point listing is a WARN"
+    assert warns and all(any(gap in w for gap in MOTO_GAPS) for w in warns), warns
+
+
+def test_verify_fails_an_access_log_bucket_encrypted_with_a_cmk(
+    account: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = account.outputs["accessLogBucket"]
+    account.client("s3").put_bucket_encryption(
+        Bucket=logs,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": account.outputs["keyArns"]["storage"],
+                    }
+                }
+            ]
+        },
+    )
+    code, report = run_json(capsys, "verify", "--outputs", str(account.write_outputs(tmp_path)))
+    assert code == 1
+    assert failed(report) == [
+        (
+            "s3-bucket-sse-s3",
+            f"access-log bucket `{logs}` default encryption is aws:kms; S3 delivers "
+            "server access logs only to SSE-S3 (AES256) buckets",
+        )
+    ]
+
+
+def test_verify_fails_without_a_recording_aws_config_recorder(
+    account: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account.client("config").stop_configuration_recorder(ConfigurationRecorderName="default")
+    code, report = run_json(capsys, "verify", "--outputs", str(account.write_outputs(tmp_path)))
+    assert code == 1
+    assert [c for c, m in failed(report)] == ["config-recorder-recording"]
+    assert "Backup Audit Manager evaluates nothing without it" in failed(report)[0][1]
+
+
+@pytest.mark.parametrize(
+    ("retention", "status", "text"),
+    [
+        (7, "PASS", "managed by AWS Backup continuous backup (arn:aws:backup:rp)"),
+        (3, "FAIL", "set the continuous rule's retention >= 7"),
+    ],
+)
+def test_retention_managed_by_aws_backup_is_reported_as_such(retention: int, status: str, text: str) -> None:
+    # moto never sets AwsBackupRecoveryPointArn: stubbed describe_db_instances data.
+    instance = {
+        "BackupRetentionPeriod": retention,
+        "AwsBackupRecoveryPointArn": "arn:aws:backup:rp",
+        "LatestRestorableTime": datetime.now(UTC),
+    }
+    seen = Observed(now=datetime.now(UTC), instances={"db": instance}, snapshots={"db": []})
+    outputs = {
+        "region": REGION,
+        "databases": [{"identifier": "db", "criticality": "critical", "rpoMinutes": 15}],
+    }
+    (finding,) = [f for f in check_databases(outputs, seen) if f.check == "rds-backup-retention"]
+    assert finding.status == status and text in finding.message, finding
 
 
 def test_verify_with_nothing_deployed_fails_every_resource(
-    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: Any, staging: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outputs = build(aws).outputs
+    outputs = build(aws, staging.raw).outputs
     # The same stack shape with names nothing in the account carries: a stack never deployed here.
     outputs["keyArns"] = {
         p: f"arn:aws:kms:{REGION}:123456789012:key/{i:08d}-0000-0000-0000-000000000000"
@@ -94,35 +193,37 @@ def test_verify_with_nothing_deployed_fails_every_resource(
     }
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(outputs).replace("maestro-staging", "maestro-gone"))
+    account_config = aws.client("config", region_name=REGION)
+    account_config.stop_configuration_recorder(ConfigurationRecorderName="default")  # nothing set up
     code, report = run_json(capsys, "verify", "--outputs", str(path))
     assert code == 1
     assert report["summary"]["PASS"] == 0
     messages = " ".join(m for _, m in failed(report))
-    for thing in ("database `maestro-gone-orders`", "backup vault", "bucket `maestro-gone-artifacts`"):
+    for thing in ("database `maestro-gone-orchestrator`", "backup vault", "bucket `maestro-gone-artifacts-"):
         assert f"{thing}" in messages and "not found" in messages
 
 
 def _retention(a: Account) -> None:
     a.client("rds").modify_db_instance(
-        DBInstanceIdentifier="maestro-staging-orders", BackupRetentionPeriod=3, ApplyImmediately=True
+        DBInstanceIdentifier="maestro-staging-orchestrator", BackupRetentionPeriod=3, ApplyImmediately=True
     )
 
 
 def _versioning(a: Account) -> None:
     a.client("s3").put_bucket_versioning(
-        Bucket="maestro-staging-config", VersioningConfiguration={"Status": "Suspended"}
+        Bucket=a.outputs["configBucket"], VersioningConfiguration={"Status": "Suspended"}
     )
 
 
 def _lifecycle(a: Account) -> None:
     a.client("s3").put_bucket_lifecycle_configuration(
-        Bucket="maestro-staging-artifacts", LifecycleConfiguration={"Rules": artifacts_rules(glacier=60)}
+        Bucket=a.outputs["artifactsBucket"], LifecycleConfiguration={"Rules": artifacts_rules(glacier=60)}
     )
 
 
 def _object_lock(a: Account) -> None:
     a.client("s3").put_object_lock_configuration(
-        Bucket="maestro-staging-evidence",
+        Bucket=a.outputs["evidenceBucket"],
         ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled",
             "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
@@ -134,21 +235,31 @@ def _rotation(a: Account) -> None:
     a.client("kms").disable_key_rotation(KeyId=a.outputs["keyArns"]["storage"])
 
 
-def _schedule(a: Account) -> None:
-    a.client("scheduler").update_schedule(
-        Name="maestro-staging-config-backup",
-        ScheduleExpression="cron(0 3 * * ? *)",
-        FlexibleTimeWindow={"Mode": "OFF"},
-        State="DISABLED",
-        Target={
-            "Arn": "arn:aws:lambda:eu-west-1:123456789012:function:x",
-            "RoleArn": "arn:aws:iam::1:role/x",
-        },
+def _update_schedule(a: Account, state: str, drop_dead_letters: bool = False) -> None:
+    scheduler = a.client("scheduler")
+    current = scheduler.get_schedule(Name=a.outputs["configBackupSchedule"])
+    target = current["Target"]
+    if drop_dead_letters:
+        target.pop("DeadLetterConfig")
+    scheduler.update_schedule(
+        Name=current["Name"],
+        ScheduleExpression=current["ScheduleExpression"],
+        FlexibleTimeWindow=current["FlexibleTimeWindow"],
+        State=state,
+        Target=target,
     )
 
 
+def _schedule(a: Account) -> None:
+    _update_schedule(a, "DISABLED")
+
+
+def _dead_letters(a: Account) -> None:
+    _update_schedule(a, "ENABLED", drop_dead_letters=True)
+
+
 def _no_encryption(a: Account) -> None:
-    a.client("s3").delete_bucket_encryption(Bucket="maestro-staging-audit")
+    a.client("s3").delete_bucket_encryption(Bucket=a.outputs["auditBucket"])
 
 
 @pytest.mark.parametrize(
@@ -160,6 +271,7 @@ def _no_encryption(a: Account) -> None:
         (_object_lock, "s3-evidence-object-lock", "GOVERNANCE 30 d"),
         (_rotation, "kms-key-rotation", "storage key rotation is off"),
         (_schedule, "scheduler-schedule", "is DISABLED"),
+        (_dead_letters, "scheduler-schedule-dead-letter", "has no dead-letter queue"),
         (_no_encryption, "s3-bucket-sse-kms", "not SSE-KMS"),
     ],
 )
@@ -173,14 +285,14 @@ def test_verify_fails_each_broken_rule(
     assert len(failed(report)) == 1, failed(report)
 
 
-def test_verify_pitr_lag_is_judged_against_each_databases_rpo(aws: Any) -> None:
-    account = build(aws, databases=2)  # orders is critical (15 min), db001 standard (4 h)
+def test_verify_pitr_lag_is_judged_against_each_databases_rpo(aws: Any, staging: Deployment) -> None:
+    account = build(aws, staging.raw)  # orchestrator is critical (15 min), reporting standard (4 h)
     later = datetime.now(UTC) + timedelta(minutes=30)
     findings = verify(account.outputs, gather(account.outputs, Clients(aws), now=later))
     pitr = {f.resource: f for f in findings if f.check == "rds-pitr-window"}
-    assert pitr["maestro-staging-orders"].status == "FAIL"
-    assert "critical RPO is 15 min" in pitr["maestro-staging-orders"].message
-    assert pitr["maestro-staging-db001"].status == "PASS"
+    assert pitr["maestro-staging-orchestrator"].status == "FAIL"
+    assert "critical RPO is 15 min" in pitr["maestro-staging-orchestrator"].message
+    assert pitr["maestro-staging-reporting"].status == "PASS"
 
 
 def test_verify_fails_when_the_newest_snapshot_is_older_than_26_hours(account: Account) -> None:
@@ -190,17 +302,18 @@ def test_verify_fails_when_the_newest_snapshot_is_older_than_26_hours(account: A
     assert snap and snap[0].status == "FAIL" and "limit 26 h" in snap[0].message
 
 
-def test_verify_pages_through_many_databases_and_snapshots(aws: Any) -> None:
-    account = build(aws, databases=12)
+def test_verify_pages_through_many_databases_and_snapshots(aws: Any, staging: Deployment) -> None:
+    account = build(aws, staging.raw)
+    list(add_databases(account, 10))
     rds = account.client("rds")
     for i in range(120):  # DescribeDBSnapshots pages at 100
         rds.create_db_snapshot(
-            DBInstanceIdentifier="maestro-staging-orders", DBSnapshotIdentifier=f"manual-{i}"
+            DBInstanceIdentifier="maestro-staging-orchestrator", DBSnapshotIdentifier=f"manual-{i}"
         )
     findings = verify(account.outputs, gather(account.outputs, Clients(aws)))
     snaps = {f.resource: f for f in findings if f.check == "rds-recent-snapshot"}
     assert len(snaps) == 12
-    assert "(121 kept)" in snaps["maestro-staging-orders"].message
+    assert "(121 kept)" in snaps["maestro-staging-orchestrator"].message
     assert all(f.status == "PASS" for f in snaps.values())
 
 
@@ -372,9 +485,9 @@ def test_config_list_and_restore_at_a_date(
 
 
 def test_config_restore_on_prod_needs_confirmation_and_never_prunes(
-    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: Any, prod: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    account = build(aws, environment="prod")
+    account = build(aws, prod.raw)
     outputs = str(account.write_outputs(tmp_path))
     run(capsys, "config", "backup", "--outputs", outputs)
     log = tmp_path / "audit.jsonl"
@@ -487,32 +600,7 @@ def test_kms_rotation_period_730_fails_with_stubbed_kms() -> None:
     assert [f.check for f in findings if f.status == "FAIL"] == ["kms-key-rotation"]
 
 
-def test_kms_validate_handler_publishes_failures_to_the_alerts_topic(
-    account: Account, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from backupctl.handlers import kms_validate
-
-    sqs = account.client("sqs")
-    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    account.client("sns").subscribe(
-        TopicArn=account.outputs["alertsTopicArn"], Protocol="sqs", Endpoint=queue_arn
-    )
-    account.client("kms").disable_key_rotation(KeyId=account.outputs["keyArns"]["backup"])
-    for name, value in {
-        "MAESTRO_ENVIRONMENT": "staging",
-        "MAESTRO_CONFIG_BUCKET": account.outputs["configBucket"],
-        "MAESTRO_CONFIG_KMS_KEY": account.outputs["keyArns"]["config"],
-        "MAESTRO_KEY_ARNS": json.dumps(account.outputs["keyArns"]),
-        "MAESTRO_ALERTS_TOPIC": account.outputs["alertsTopicArn"],
-    }.items():
-        monkeypatch.setenv(name, value)
-    result = kms_validate({"source": "schedule"}, None, session=account.session)
-    assert result["result"] == "fail"
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    assert messages and "backup key: rotation off" in json.loads(messages[0]["Body"])["Message"]
+# The monthly handler's own tests run under its IAM role: tests/test_handlers_iam.py.
 
 
 # ---- bad input ---------------------------------------------------------------------------------------

@@ -131,17 +131,77 @@ def test_prod_vault_lock_is_compliance_mode_and_staging_governance(
     assert "changeableForDays" not in staging_lock["inputs"], staging_lock["urn"]
 
 
-def test_vault_notifies_failed_jobs(stack: Deployment) -> None:
-    n = stack.one("aws:backup/vaultNotifications:VaultNotifications")
-    assert "BACKUP_JOB_FAILED" in n["inputs"]["backupVaultEvents"], n["urn"]
+def test_vault_notifies_interrupted_pitr_and_failed_copies_with_supported_events(stack: Deployment) -> None:
+    n = stack.one("aws:backup/vaultNotifications:VaultNotifications", "backup-vault-notifications")
+    events = n["inputs"]["backupVaultEvents"]
+    assert {"CONTINUOUS_BACKUP_INTERRUPTED", "COPY_JOB_FAILED"} <= set(events), n["urn"]
+    # Deprecated: AWS no longer notifies these (failed jobs go through the EventBridge rule).
+    assert not {"BACKUP_JOB_FAILED", "RESTORE_JOB_FAILED"} & set(events), n["urn"]
     assert n["inputs"]["snsTopicArn"] == stack.outputs["alertsTopicArn"], n["urn"]
 
 
-def test_quarterly_restore_testing_plan_exists(stack: Deployment) -> None:
-    plan = stack.one("aws:backup/restoreTestingPlan:RestoreTestingPlan")
+def test_prod_dr_vault_notifies_a_topic_in_its_own_region(prod: Deployment) -> None:
+    n = prod.one("aws:backup/vaultNotifications:VaultNotifications", "dr-vault-notifications")
+    assert n["inputs"]["region"] == "eu-central-1", n["urn"]
+    assert n["inputs"]["snsTopicArn"] == prod.outputs["drAlertsTopicArn"], n["urn"]
+    assert ":eu-central-1:" in prod.outputs["drAlertsTopicArn"]
+    topic = next(
+        t for t in prod.of_type("aws:sns/topic:Topic") if t["inputs"].get("region") == "eu-central-1"
+    )
+    assert topic["inputs"]["kmsMasterKeyId"] == prod.outputs["drKeyArns"]["logs"], topic["urn"]
+
+
+def test_every_vault_denies_manual_recovery_point_deletion_but_to_break_glass(stack: Deployment) -> None:
+    vaults = stack.of_type(VAULT)
+    policies = stack.of_type("aws:backup/vaultPolicy:VaultPolicy")
+    assert len(policies) == len(vaults)
+    for policy in policies:
+        (statement,) = json.loads(policy["inputs"]["policy"])["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Principal"] == "*", policy["urn"]
+        assert statement["Resource"] == "*", policy["urn"]
+        assert set(statement["Action"]) == {
+            "backup:DeleteRecoveryPoint",
+            "backup:UpdateRecoveryPointLifecycle",
+            "backup:PutBackupVaultAccessPolicy",
+        }, policy["urn"]
+        exempt = statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        assert exempt == [r for r in exempt if r.endswith(":role/maestro-break-glass")], policy["urn"]
+
+
+def test_staging_restore_tests_restore_into_the_drill_subnets_and_security_group(
+    staging: Deployment,
+) -> None:
+    plan = staging.one("aws:backup/restoreTestingPlan:RestoreTestingPlan")
     assert plan["inputs"]["scheduleExpression"].startswith("cron(0 6 1 1,4,7,10"), plan["urn"]
-    selection = stack.one("aws:backup/restoreTestingSelection:RestoreTestingSelection")
+    selection = staging.one("aws:backup/restoreTestingSelection:RestoreTestingSelection")
     assert selection["inputs"]["protectedResourceType"] == "RDS", selection["urn"]
+    overrides = selection["inputs"]["restoreMetadataOverrides"]
+    assert overrides["dbsubnetgroupname"] == staging.outputs["drillSubnetGroup"], selection["urn"]
+    assert json.loads(overrides["vpcsecuritygroupids"]) == [staging.outputs["drillSecurityGroupId"]]
+
+
+def test_prod_runs_no_restore_test_without_an_isolated_network(prod: Deployment) -> None:
+    assert not [r for r in prod.resources if r["type"].startswith("aws:backup/restoreTesting")]
+
+
+def test_backup_rules_start_before_the_hour_ahead_of_the_maintenance_window(stack: Deployment) -> None:
+    plan = stack.one(PLAN, "backup-plan")
+    for db in stack.of_type(RDS):
+        day, start = db["inputs"]["maintenanceWindow"].split("-")[0].split(":", 1)
+        blocked_from = int(start.replace(":", "")) - 100
+        for rule in plan["inputs"]["rules"]:
+            _minute, hour = rule["schedule"][5:-1].split()[:2]
+            ends = int(hour) * 100 + rule["startWindow"] // 60 * 100
+            assert day == "sun" and ends <= blocked_from, (db["urn"], rule["ruleName"])
+
+
+def test_critical_databases_leave_backup_settings_to_aws_backup(stack: Deployment) -> None:
+    for db in stack.of_type(RDS):
+        ignored = db.get("ignoreChanges", [])
+        if db["inputs"]["tags"]["maestro:criticality"] == "critical":
+            assert {"backupRetentionPeriod", "backupWindow"} <= set(ignored), db["urn"]
+        else:
+            assert ignored == [], db["urn"]
 
 
 def test_prod_copies_recovery_points_to_the_dr_vault(prod: Deployment) -> None:
@@ -307,15 +367,18 @@ def test_monthly_kms_validation_schedule_targets_its_function(stack: Deployment)
     assert schedule["inputs"]["target"]["arn"] == function["outputs"]["arn"], schedule["urn"]
     assert function["inputs"]["handler"] == "backupctl.handlers.kms_validate", function["urn"]
     variables = function["inputs"]["environment"]["variables"]
-    assert json.loads(variables["MAESTRO_KEY_ARNS"]) == stack.outputs["keyArns"], function["urn"]
+    dr_keys = {f"{p}-dr": arn for p, arn in stack.outputs["drKeyArns"].items()}
+    assert json.loads(variables["MAESTRO_KEY_ARNS"]) == {**stack.outputs["keyArns"], **dr_keys}, function[
+        "urn"
+    ]
     assert variables["MAESTRO_ALERTS_TOPIC"] == stack.outputs["alertsTopicArn"], function["urn"]
 
 
 def test_kms_validation_role_touches_only_the_stack_keys_canaries_and_topic(stack: Deployment) -> None:
     policy_resource = stack.one("aws:iam/rolePolicy:RolePolicy", "kms-validate-role-policy")
     statements = json.loads(policy_resource["inputs"]["policy"])["Statement"]
-    keys = set(stack.outputs["keyArns"].values())
-    kms = next(s for s in statements if "kms:Decrypt" in s["Action"])
+    keys = set(stack.outputs["keyArns"].values()) | set(stack.outputs["drKeyArns"].values())
+    kms = next(s for s in statements if s["Sid"] == "ValidateOnlyTheStackKeys")
     assert set(kms["Action"]) == {
         "kms:Encrypt",
         "kms:Decrypt",
@@ -328,7 +391,8 @@ def test_kms_validation_role_touches_only_the_stack_keys_canaries_and_topic(stac
         resources = (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         )
-        assert "*" not in resources, statement
+        # X-Ray has no resource-level permissions: "*" is the only possible resource there.
+        assert "*" not in resources or statement["Sid"] == "UploadTraces", statement
     s3 = next(s for s in statements if "s3:PutObject" in s["Action"])
     assert s3["Resource"].endswith(f"/config/{stack.outputs['environment']}/kms-canary/*"), s3
 
@@ -345,15 +409,158 @@ def test_cloudtrail_is_multi_region_validated_and_encrypted(stack: Deployment) -
     assert any(stack.outputs["evidenceBucket"] in v for v in data), trail["urn"]
 
 
-def test_failed_backup_jobs_alert_an_encrypted_topic(stack: Deployment) -> None:
-    rule = stack.one("aws:cloudwatch/eventRule:EventRule")
-    pattern = json.loads(rule["inputs"]["eventPattern"])
-    assert pattern["source"] == ["aws.backup"] and "FAILED" in pattern["detail"]["state"], rule["urn"]
-    target = stack.one("aws:cloudwatch/eventTarget:EventTarget")
-    topic = stack.one("aws:sns/topic:Topic")
-    assert target["inputs"]["arn"] == topic["outputs"]["arn"] and topic["inputs"]["kmsMasterKeyId"], topic[
-        "urn"
+def test_failed_backup_jobs_alert_an_encrypted_topic_in_each_region(stack: Deployment) -> None:
+    rules = stack.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert len(rules) == (2 if stack.outputs.get("drRegion") else 1)
+    topics = {t["outputs"]["arn"]: t for t in stack.of_type("aws:sns/topic:Topic")}
+    for rule in rules:
+        pattern = json.loads(rule["inputs"]["eventPattern"])
+        assert pattern["source"] == ["aws.backup"] and "FAILED" in pattern["detail"]["state"], rule["urn"]
+        (target,) = [
+            t
+            for t in stack.of_type("aws:cloudwatch/eventTarget:EventTarget")
+            if t["inputs"]["rule"] == rule["inputs"]["name"]
+            and t["inputs"].get("region") == rule["inputs"].get("region")
+        ]
+        topic = topics[target["inputs"]["arn"]]
+        assert topic["inputs"]["kmsMasterKeyId"] and topic["inputs"].get("region") == rule["inputs"].get(
+            "region"
+        )
+
+
+def test_every_scheduled_function_has_a_dead_letter_queue_and_alarms_to_the_alerts_topic(
+    stack: Deployment,
+) -> None:
+    queues = {q["outputs"]["arn"]: q for q in stack.of_type("aws:sqs/queue:Queue")}
+    alarms = stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    for schedule in stack.of_type("aws:scheduler/schedule:Schedule"):
+        queue = queues[schedule["inputs"]["target"]["deadLetterConfig"]["arn"]]
+        assert queue["inputs"]["sqsManagedSseEnabled"] is True, queue["urn"]
+        depth = [a for a in alarms if a["inputs"]["dimensions"] == {"QueueName": queue["outputs"]["name"]}]
+        assert depth and depth[0]["inputs"]["alarmActions"] == [stack.outputs["alertsTopicArn"]], queue["urn"]
+    for function in stack.of_type("aws:lambda/function:Function"):
+        errors = [
+            a
+            for a in alarms
+            if a["inputs"]["metricName"] == "Errors"
+            and a["inputs"]["dimensions"] == {"FunctionName": function["inputs"]["name"]}
+        ]
+        assert errors and errors[0]["inputs"]["alarmActions"] == [stack.outputs["alertsTopicArn"]], function[
+            "urn"
+        ]
+
+
+def test_functions_with_active_tracing_may_upload_traces_and_wait_for_their_role_policy(
+    stack: Deployment,
+) -> None:
+    for function in stack.of_type("aws:lambda/function:Function"):
+        assert function["inputs"]["tracingConfig"]["mode"] == "Active", function["urn"]
+        job = (
+            function["inputs"]["name"].rsplit("-", 2)[-2]
+            + "-"
+            + function["inputs"]["name"].rsplit("-", 1)[-1]
+        )
+        policy = stack.one("aws:iam/rolePolicy:RolePolicy", f"{job}-role-policy")
+        actions = {
+            a for s in json.loads(policy["inputs"]["policy"])["Statement"] for a in _listed(s["Action"])
+        }
+        assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= actions, policy["urn"]
+        assert policy["urn"] in function["dependencies"], function["urn"]
+
+
+def test_schedule_roles_can_decrypt_the_payload_key_and_dead_letter(stack: Deployment) -> None:
+    for schedule in stack.of_type("aws:scheduler/schedule:Schedule"):
+        job = schedule["inputs"]["name"].split("-", 2)[-1]
+        policy = stack.one("aws:iam/rolePolicy:RolePolicy", f"{job}-scheduler-policy")
+        statements = {s["Sid"]: s for s in json.loads(policy["inputs"]["policy"])["Statement"]}
+        assert statements["DecryptSchedulePayload"]["Resource"] == schedule["inputs"]["kmsKeyArn"]
+        assert (
+            statements["DeadLetterUndeliveredEvents"]["Resource"]
+            == (schedule["inputs"]["target"]["deadLetterConfig"]["arn"])
+        )
+
+
+def test_kms_validation_may_list_only_its_canary_prefix(stack: Deployment) -> None:
+    policy = stack.one("aws:iam/rolePolicy:RolePolicy", "kms-validate-role-policy")
+    statements = {s["Sid"]: s for s in json.loads(policy["inputs"]["policy"])["Statement"]}
+    listing = statements["ListOwnCanaries"]
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"].startswith("arn:aws:s3:::")
+    env = stack.outputs["environment"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"config/{env}/kms-canary/*"]}}
+    assert statements["PublishToEncryptedTopic"]["Resource"] == stack.outputs["keyArns"]["logs"]
+
+
+def test_config_backup_may_not_decrypt_through_ssm_and_the_config_key_serves_no_ssm(
+    stack: Deployment,
+) -> None:
+    policy = stack.one("aws:iam/rolePolicy:RolePolicy", "config-backup-role-policy")
+    deny = next(
+        s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "NeverDecryptThroughSsm"
+    )
+    assert deny["Effect"] == "Deny" and deny["Action"] == "kms:Decrypt" and deny["Resource"] == "*"
+    assert deny["Condition"] == {"StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}}
+    key_policy = json.loads(stack.key("config")["inputs"]["policy"])
+    via = [
+        s["Condition"]["StringEquals"]["kms:ViaService"] for s in key_policy["Statement"] if "Condition" in s
     ]
+    assert all("ssm." not in v for vs in via for v in vs), via
+
+
+def test_alerts_key_and_topic_admit_every_service_that_publishes_alerts(stack: Deployment) -> None:
+    for topic in stack.of_type("aws:sns/topic:Topic"):
+        key = next(k for k in stack.of_type(KEY) if k["outputs"]["arn"] == topic["inputs"]["kmsMasterKeyId"])
+        key_principals = {
+            p
+            for s in json.loads(key["inputs"]["policy"])["Statement"]
+            if {"kms:GenerateDataKey*", "kms:Decrypt"} <= set(_listed(s["Action"]))
+            for p in _listed(s["Principal"].get("Service", []) if isinstance(s["Principal"], dict) else [])
+        }
+        assert {"events.amazonaws.com", "backup.amazonaws.com", "cloudwatch.amazonaws.com"} <= key_principals
+        (topic_policy,) = [
+            p
+            for p in stack.of_type("aws:sns/topicPolicy:TopicPolicy")
+            if p["inputs"]["arn"] == topic["outputs"]["arn"]
+        ]
+        (publish,) = json.loads(topic_policy["inputs"]["policy"])["Statement"]
+        assert "cloudwatch.amazonaws.com" in publish["Principal"]["Service"], topic_policy["urn"]
+
+
+def test_logs_key_admits_cloudwatch_logs_by_the_documented_encryption_context(stack: Deployment) -> None:
+    statements = json.loads(stack.key("logs")["inputs"]["policy"])["Statement"]
+    logs = next(s for s in statements if s["Sid"] == "CloudWatchLogsEncryptLogGroups")
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert list(logs["Condition"]) == ["ArnLike"]
+    assert list(logs["Condition"]["ArnLike"]) == ["kms:EncryptionContext:aws:logs:arn"]
+
+
+def test_audit_bucket_names_the_reports_role_it_declares_and_waits_for_it(stack: Deployment) -> None:
+    role = stack.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert role["inputs"]["awsServiceName"] == "reports.backup.amazonaws.com" and role["retainOnDelete"]
+    policy = stack.one("aws:s3/bucketPolicy:BucketPolicy", "audit")
+    reports = next(
+        s for s in json.loads(policy["inputs"]["policy"])["Statement"] if s["Sid"] == "BackupReportsWrite"
+    )
+    assert reports["Principal"] == {"AWS": role["outputs"]["arn"]}, policy["urn"]
+    assert role["urn"] in policy["dependencies"], policy["urn"]
+
+
+def test_last_recovery_point_control_allows_the_daily_rule_not_the_rpo(stack: Deployment) -> None:
+    framework = stack.one("aws:backup/framework:Framework")
+    control = next(
+        c for c in framework["inputs"]["controls"] if c["name"] == "BACKUP_LAST_RECOVERY_POINT_CREATED"
+    )
+    params = {p["name"]: p["value"] for p in control["inputParameters"]}
+    assert params == {"recoveryPointAgeUnit": "hours", "recoveryPointAgeValue": "26"}, framework["urn"]
+    deletion = next(
+        c
+        for c in framework["inputs"]["controls"]
+        if c["name"] == "BACKUP_RECOVERY_POINT_MANUAL_DELETION_DISABLED"
+    )
+    assert deletion["inputParameters"][0]["name"] == "principalArnList", framework["urn"]
+
+
+def _listed(value: object) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
 
 
 def test_backup_audit_manager_checks_the_runbook(stack: Deployment) -> None:

@@ -146,3 +146,45 @@ def test_bad_boolean_and_schedule_are_named() -> None:
 
 def test_unknown_environment_is_refused() -> None:
     assert "environment: expected one of staging|prod, found 'dev'" in error_of(environment="dev")
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_lock_modes_default_by_environment_when_pulumi_yaml_says_auto(environment: str) -> None:
+    s = parse(environment=environment, vaultLockMode="auto", evidenceLockMode="auto")
+    expected = ("compliance", "COMPLIANCE") if environment == "prod" else ("governance", "GOVERNANCE")
+    assert (s.vault_lock_mode, s.evidence_lock_mode) == expected
+
+
+def test_bad_lock_mode_names_auto_as_a_choice() -> None:
+    assert "vaultLockMode: expected one of none|governance|compliance|auto, found 'strict'" in error_of(
+        vaultLockMode="strict"
+    )
+
+
+def test_existing_backup_reports_role_must_be_its_arn() -> None:
+    arn = (
+        "arn:aws:iam::111122223333:role/aws-service-role/reports.backup.amazonaws.com/"
+        "AWSServiceRoleForBackupReports"
+    )
+    assert parse(backupReportsRoleArn=arn).backup_reports_role_arn == arn
+    assert "backupReportsRoleArn: expected the ARN of the account's existing" in error_of(
+        backupReportsRoleArn="arn:aws:iam::111122223333:role/some-role"
+    )
+
+
+def test_every_pulumi_yaml_key_without_a_default_is_one_settings_requires() -> None:
+    """The Pulumi CLI demands a value for every key without a default in every stack (issue 10 item 11):
+    only the keys settings cannot default may lack one."""
+    from pathlib import Path
+
+    import yaml
+
+    from components.settings import SETTING_KEYS
+
+    project = yaml.safe_load((Path(__file__).parent.parent / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    without_default = {k for k, spec in declared.items() if "default" not in spec}
+    assert without_default == {"environment", "vpcId", "subnetIds", "breakGlassRoleArn"}
+    for key in sorted(without_default):
+        assert f"maestro-backup:{key}: expected" in error_of(**{key: None})
+    assert set(declared) <= set(SETTING_KEYS)

@@ -1,7 +1,7 @@
 """The backupctl command line: one entry point, one module per command group.
 
-``check`` (preview, check), ``live`` (verify), ``config``, ``kms``, ``drill`` and ``backup`` each add
-their sub-commands here; a command parses its arguments, calls one function and maps the result to an
+``check`` (preview, check), ``live`` (verify), ``config``, ``kms``, ``drill``, ``backup`` and ``adopt``
+each add their sub-commands here; a command parses its arguments, calls one function and maps the result to an
 exit code. Exit codes, for CI: 0 clean, 1 a mandatory check failed, 2 bad input or a refused operation,
 3 an internal error (a bug: report it), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP. Errors a user
 can fix print as one line on stderr; there are no tracebacks for bad input, and a closed pipe
@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from backupctl import __version__
-from backupctl.cli import backup, check, config, drill, kms, live
+from backupctl.cli import adopt, backup, check, config, drill, kms, live
 from backupctl.errors import BadInput, Interrupted, RefusedError
 
 Handler = Callable[[argparse.Namespace], int]
-GROUPS = (check, live, config, kms, drill, backup)
+GROUPS = (check, live, config, kms, drill, backup, adopt)
 EXIT_INTERNAL = 3
 EXIT_PIPE = 128 + signal.SIGPIPE
 DEBUG_ENV = "BACKUPCTL_DEBUG"

@@ -17,7 +17,10 @@ KMS_OUTPUTS = ("environment", "region", "configBucket", "keyArns")
 
 
 def _key_arns(ctx: Context, purpose: str | None) -> dict[str, str]:
+    """The stack's keys, and the DR region's as ``<purpose>-dr`` (runbook 3 covers every CMK)."""
     arns = {str(k): str(v) for k, v in ctx.outputs["keyArns"].items()}
+    dr = ctx.outputs.get("drKeyArns") or {}
+    arns |= {f"{k}-dr": str(v) for k, v in dr.items()} if isinstance(dr, dict) else {}
     if purpose is None:
         return arns
     if purpose not in arns:
@@ -75,5 +78,8 @@ def register(sub: Any) -> None:
         ("rotate-now", cmd_kms_rotate_now, "rotate keys on demand, then validate them"),
     ):
         p = kms.add_parser(name, parents=[common], help=text, description=text[0].upper() + text[1:] + ".")
-        p.add_argument("--key", help="only this key purpose (rds, backup, storage, config, logs)")
+        p.add_argument(
+            "--key",
+            help="only this key purpose (rds, backup, storage, config, logs; rds-dr ... in the DR region)",
+        )
         p.set_defaults(handler=handler)

@@ -62,9 +62,24 @@ class KeyValidation:
         self.now = now or datetime.now(UTC)
 
     def run(self, key_arns: Mapping[str, str]) -> list[Finding]:
+        """Each key is judged on its own: an error on one (access denied, throttled past retries, a
+        malformed canary) is that key's FAIL, never the end of the run, so the monthly job always gets
+        to publish what failed (issue 10 item 4)."""
         findings: list[Finding] = []
         for purpose, arn in sorted(key_arns.items()):
-            findings.extend(self.key(purpose, str(arn)))
+            try:
+                findings.extend(self.key(purpose, str(arn)))
+            except Exception as exc:  # any failure of one key is a finding about it
+                code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+                findings.append(
+                    Finding.judge(
+                        False,
+                        "3",
+                        "kms-validate",
+                        str(arn),
+                        f"{purpose} key: validation stopped with {code}: {exc}",
+                    )
+                )
         return findings
 
     def key(self, purpose: str, arn: str) -> list[Finding]:

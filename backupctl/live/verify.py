@@ -14,7 +14,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from backupctl.findings import Finding
-from backupctl.live.aws import S3, Backup, Clients, Kms, Rds, Scheduler, as_utc, error_code
+from backupctl.live.aws import (
+    S3,
+    Backup,
+    Clients,
+    ConfigService,
+    Kms,
+    Rds,
+    Scheduler,
+    as_utc,
+    error_code,
+)
 from backupctl.live.kmscheck import MAX_ROTATION_PERIOD_DAYS, rotation_period
 from components.settings import (
     ARTIFACTS_EXPIRE_DAYS,
@@ -28,6 +38,19 @@ from components.settings import (
 SNAPSHOT_MAX_AGE = timedelta(hours=26)  # daily snapshot plus the backup window's slack
 WEEKLY_MAX_AGE = timedelta(days=8)  # one weekly recovery point per week, plus a day of slack
 BUCKET_OUTPUTS = ("artifactsBucket", "evidenceBucket", "configBucket", "auditBucket", "accessLogBucket")
+# S3 server access logs can only be delivered to a bucket whose default encryption is SSE-S3: "Default
+# server-side encryption with AWS Key Management Service (AWS KMS) keys (SSE-KMS) is not supported."
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html
+SSE_S3_BUCKETS = ("accessLogBucket",)
+# What Backup Audit Manager's controls need AWS Config to record (or allSupported):
+# https://docs.aws.amazon.com/aws-backup/latest/devguide/turning-on-resource-tracking.html
+RECORDED_TYPES = (
+    "AWS::Backup::BackupPlan",
+    "AWS::Backup::BackupSelection",
+    "AWS::Backup::BackupVault",
+    "AWS::Backup::RecoveryPoint",
+    "AWS::RDS::DBInstance",
+)
 SCHEDULE_OUTPUTS = ("configBackupSchedule", "kmsValidationSchedule")
 REQUIRED_OUTPUTS = (
     "environment",
@@ -62,6 +85,7 @@ class Observed:
     keys: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     rotation: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    recorders: list[dict[str, Any]] | None = None  # None: AWS Config could not be read (see problems)
     problems: list[str] = field(default_factory=list)
 
 
@@ -98,8 +122,8 @@ def gather(outputs: dict[str, Any], clients: Clients, now: datetime | None = Non
             lifecycle=s3.lifecycle(str(name)) if key in ("artifactsBucket", "evidenceBucket") else [],
             object_lock=s3.object_lock(str(name)) if key == "evidenceBucket" else None,
         )
-    kms = Kms(clients, region)
-    for purpose, arn in sorted(outputs["keyArns"].items()):
+    kms = Kms(clients, region)  # a DR key's ARN sends its calls to the DR region
+    for purpose, arn in sorted(key_arns(outputs).items()):
         seen.keys[purpose] = kms.describe(str(arn))
         if seen.keys[purpose] is not None:
             seen.rotation[purpose] = kms.rotation(str(arn))
@@ -107,7 +131,19 @@ def gather(outputs: dict[str, Any], clients: Clients, now: datetime | None = Non
     for key in SCHEDULE_OUTPUTS:
         if outputs.get(key):
             seen.schedules[key] = scheduler.schedule(str(outputs[key]))
+    try:
+        seen.recorders = ConfigService(clients, region).recorders()
+    except ClientError as exc:
+        seen.problems.append(
+            f"could not read AWS Config recorders ({error_code(exc)}); recording not checked"
+        )
     return seen
+
+
+def key_arns(outputs: dict[str, Any]) -> dict[str, str]:
+    """The stack's keys by purpose, the DR region's as ``<purpose>-dr``."""
+    dr = outputs.get("drKeyArns") or {}
+    return {**outputs["keyArns"], **({f"{p}-dr": a for p, a in dr.items()} if isinstance(dr, dict) else {})}
 
 
 def _age(now: datetime, then: datetime) -> str:
@@ -127,13 +163,7 @@ def check_databases(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
         if instance is None:
             add("rds-instance-exists", False, f"database `{ident}` was not found in {outputs['region']}")
             continue
-        retention = int(instance.get("BackupRetentionPeriod", 0))
-        add(
-            "rds-backup-retention",
-            retention >= MIN_SNAPSHOT_RETENTION_DAYS,
-            f"database `{ident}` keeps automated backups {retention} days; runbook 1.1 requires >= "
-            f"{MIN_SNAPSHOT_RETENTION_DAYS}",
-        )
+        add("rds-backup-retention", *_retention(ident, instance))
         rpo = timedelta(minutes=int(db["rpoMinutes"]))
         latest = as_utc(instance.get("LatestRestorableTime"))
         if latest is None:
@@ -166,6 +196,25 @@ def check_databases(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
                 f"({len(made)} kept); runbook 1.1 takes one daily (limit 26 h)",
             )
     return findings
+
+
+def _retention(ident: str, instance: dict[str, Any]) -> tuple[bool, str]:
+    """AWS Backup continuous backup takes over an instance's automated-backup retention and window
+    (https://docs.aws.amazon.com/aws-backup/latest/devguide/point-in-time-recovery.html); RDS then names the
+    recovery point in ``AwsBackupRecoveryPointArn``, and the retention is the continuous rule's."""
+    retention = int(instance.get("BackupRetentionPeriod", 0))
+    managed = instance.get("AwsBackupRecoveryPointArn")
+    ok = retention >= MIN_SNAPSHOT_RETENTION_DAYS
+    if managed:
+        return ok, (
+            f"database `{ident}` keeps automated backups {retention} days, managed by AWS Backup continuous "
+            f"backup ({managed})"
+            + ("" if ok else f"; set the continuous rule's retention >= {MIN_SNAPSHOT_RETENTION_DAYS} (1.1)")
+        )
+    return ok, (
+        f"database `{ident}` keeps automated backups {retention} days; runbook 1.1 requires >= "
+        f"{MIN_SNAPSHOT_RETENTION_DAYS}"
+    )
 
 
 def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
@@ -256,6 +305,29 @@ def _sse_kms(rules: list[dict[str, Any]]) -> bool:
     )
 
 
+def _encryption(output: str, name: str, state: BucketState) -> Finding:
+    if output in SSE_S3_BUCKETS:
+        algorithms = [
+            r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in state.encryption
+        ]
+        return Finding.judge(
+            algorithms == ["AES256"],
+            "1.2",
+            "s3-bucket-sse-s3",
+            name,
+            f"access-log bucket `{name}` default encryption is {', '.join(map(str, algorithms)) or 'none'}; "
+            "S3 delivers server access logs only to SSE-S3 (AES256) buckets",
+        )
+    return Finding.judge(
+        _sse_kms(state.encryption),
+        "1.2",
+        "s3-bucket-sse-kms",
+        name,
+        f"bucket `{name}` default encryption is "
+        f"{'SSE-KMS' if _sse_kms(state.encryption) else 'not SSE-KMS'}; use the stack's storage CMK",
+    )
+
+
 def _transitions(rule: dict[str, Any]) -> dict[str, int]:
     return {t.get("StorageClass", ""): int(t.get("Days", -1)) for t in rule.get("Transitions", [])}
 
@@ -284,16 +356,7 @@ def check_buckets(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
                 "the runbook needs Enabled",
             )
         )
-        findings.append(
-            Finding.judge(
-                _sse_kms(state.encryption),
-                "1.2",
-                "s3-bucket-sse-kms",
-                name,
-                f"bucket `{name}` default encryption is "
-                f"{'SSE-KMS' if _sse_kms(state.encryption) else 'not SSE-KMS'}; use the stack's storage CMK",
-            )
-        )
+        findings.append(_encryption(key, name, state))
     artifacts = seen.buckets.get("artifactsBucket")
     if artifacts and artifacts.exists:
         name = str(outputs["artifactsBucket"])
@@ -372,7 +435,7 @@ def _check_evidence(outputs: dict[str, Any], state: BucketState) -> list[Finding
 def check_keys(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
     findings: list[Finding] = []
     for purpose, meta in seen.keys.items():
-        arn = str(outputs["keyArns"][purpose])
+        arn = str(key_arns(outputs)[purpose])
         if meta is None:
             findings.append(
                 Finding("FAIL", "3", "kms-key-rotation", arn, f"{purpose} key {arn} was not found")
@@ -414,7 +477,44 @@ def check_schedules(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
                 f"schedule `{name}` ({schedule.get('ScheduleExpression')}) is {state}",
             )
         )
+        dlq = schedule.get("Target", {}).get("DeadLetterConfig", {}).get("Arn")
+        findings.append(
+            Finding.judge(
+                dlq,
+                section,
+                "scheduler-schedule-dead-letter",
+                name,
+                f"schedule `{name}` dead-letters undeliverable events to {dlq}"
+                if dlq
+                else f"schedule `{name}` has no dead-letter queue: a failed invocation makes no sound",
+            )
+        )
     return findings
+
+
+def check_config_recording(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
+    """Backup Audit Manager's prerequisite (README "Before the first `pulumi up`")."""
+    if seen.recorders is None:
+        return []
+    where = f"AWS Config in {outputs['region']}"
+
+    def covers(recorder: dict[str, Any]) -> bool:
+        group = recorder.get("recordingGroup", {})
+        return bool(group.get("allSupported")) or set(RECORDED_TYPES) <= set(group.get("resourceTypes", []))
+
+    good = [r for r in seen.recorders if r["recording"] and covers(r)]
+    return [
+        Finding.judge(
+            good,
+            "4",
+            "config-recorder-recording",
+            where,
+            f"recorder `{good[0].get('name')}` is recording the Backup and RDS resource types"
+            if good
+            else f"no AWS Config recorder is recording {', '.join(RECORDED_TYPES)} "
+            f"({len(seen.recorders)} recorder(s)); Backup Audit Manager evaluates nothing without it",
+        )
+    ]
 
 
 def verify(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
@@ -424,6 +524,7 @@ def verify(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
         *check_buckets(outputs, seen),
         *check_keys(outputs, seen),
         *check_schedules(outputs, seen),
+        *check_config_recording(outputs, seen),
     ]
     findings.extend(Finding("WARN", "4", "verify", "account", p, mandatory=False) for p in seen.problems)
     return findings

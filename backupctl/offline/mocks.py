@@ -124,6 +124,24 @@ def _schedule(r: New) -> Answer:
     }
 
 
+def _queue(r: New) -> Answer:
+    url = f"https://sqs.{r.region}.amazonaws.com/{r.account}/{r.name}"
+    return url, {"name": r.name, "arn": r.arn("sqs", r.name), "url": url}
+
+
+# Service-linked role names AWS gives per service (the ones this program declares).
+SERVICE_LINKED_ROLES = {"reports.backup.amazonaws.com": "AWSServiceRoleForBackupReports"}
+
+
+def _service_linked_role(r: New) -> Answer:
+    service = str(r.inputs.get("awsServiceName", ""))
+    name = SERVICE_LINKED_ROLES.get(
+        service, f"AWSServiceRoleFor{service.split('.', maxsplit=1)[0].capitalize()}"
+    )
+    arn = f"arn:aws:iam::{r.account}:role/aws-service-role/{service}/{name}"
+    return arn, {"arn": arn, "name": name, "path": f"/aws-service-role/{service}/"}
+
+
 def _named(service: str, pattern: str, **extra: Any) -> Any:
     """A resource whose id is its name and whose ARN is ``pattern`` formatted with that name."""
 
@@ -164,6 +182,9 @@ ANSWERS: dict[str, Any] = {
     ),
     "aws:cloudwatch/logGroup:LogGroup": _named("logs", "log-group:{name}"),
     "aws:cloudwatch/eventRule:EventRule": _named("events", "rule/{name}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _named("cloudwatch", "alarm:{name}"),
+    "aws:sqs/queue:Queue": _queue,
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": _service_linked_role,
 }
 
 

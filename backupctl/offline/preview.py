@@ -2,7 +2,8 @@
 
 The result has the shape of ``pulumi stack export`` (version 3): ``deployment.resources[]`` with
 ``urn``, ``type``, ``custom``, ``id``, ``parent``, ``dependencies``, ``propertyDependencies``,
-``inputs``, ``outputs``, ``protect`` and ``retainOnDelete``, the root stack first with the exports.
+``inputs``, ``outputs``, ``protect``, ``retainOnDelete`` (and ``ignoreChanges`` where set), the root
+stack first with the exports.
 Several stacks can be previewed in one process; each gets a fresh runtime and root stack.
 """
 
@@ -82,6 +83,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             "protect": bool(request.protect),
             "retainOnDelete": bool(request.retainOnDelete),
         }
+        if request.ignoreChanges:  # as the engine keeps it in state, so checks can see what is ignored
+            record["ignoreChanges"] = sorted(request.ignoreChanges)
         if request.type == "pulumi:pulumi:Stack":
             self.root_urn = response.urn
             record["parent"] = None

@@ -9,11 +9,19 @@ from maestro_policies import (
     backup_alerts_failed_jobs,
     backup_plan_retention,
     backup_plan_selects_every_database,
+    backup_plan_window_clear_of_maintenance,
+    backup_restore_testing_isolated,
     backup_vault_cmk_encryption,
+    backup_vault_deletion_denied,
     backup_vault_lock,
+    backup_vault_notification_events,
     cloudtrail_trail_multi_region_validation,
     iam_role_config_backup_no_secret_values,
+    iam_role_s3_read_can_list,
+    iam_service_linked_role_principal_exists,
     kms_key_rotation,
+    lambda_function_failure_path,
+    lambda_function_tracing_permissions,
     rds_instance_backup_retention,
     rds_instance_cmk_encryption,
     rds_instance_copy_tags_to_snapshot,
@@ -26,8 +34,10 @@ from maestro_policies import (
     s3_bucket_sse_kms,
     s3_bucket_tls_only,
     s3_bucket_versioning,
+    scheduler_schedule_cmk_decrypt,
     scheduler_schedule_daily_config_backup,
     scheduler_schedule_kms_validation,
+    sns_topic_cmk_publishers,
 )
 from maestro_policies._base import Rule
 
@@ -56,6 +66,17 @@ RULES: list[Rule] = [
         scheduler_schedule_kms_validation,
         cloudtrail_trail_multi_region_validation,
         backup_alerts_failed_jobs,
+        # Wiring: what one resource needs from another, which mocks and moto cannot see (issue 10).
+        lambda_function_tracing_permissions,
+        scheduler_schedule_cmk_decrypt,
+        sns_topic_cmk_publishers,
+        iam_service_linked_role_principal_exists,
+        lambda_function_failure_path,
+        iam_role_s3_read_can_list,
+        backup_plan_window_clear_of_maintenance,
+        backup_vault_deletion_denied,
+        backup_vault_notification_events,
+        backup_restore_testing_isolated,
     )
 ]
 ALL_POLICIES = [rule.policy for rule in RULES]

@@ -1,4 +1,9 @@
-"""backup-alerts-failed-jobs: a failed backup job reaches people (runbook 4)."""
+"""backup-alerts-failed-jobs: a failed backup job reaches people (runbook 4).
+
+Only an EventBridge rule counts: the vault events BACKUP_JOB_FAILED and RESTORE_JOB_FAILED are
+deprecated and no longer notify
+(https://docs.aws.amazon.com/aws-backup/latest/devguide/API_PutBackupVaultNotifications.html).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import json
 from maestro_policies._base import (
     EVENT_RULE,
     EVENT_TARGET,
-    VAULT_NOTIFICATIONS,
     as_list,
     get,
     of_type,
@@ -37,15 +41,11 @@ def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
             for t in of_type(resources, EVENT_TARGET)
         )
     ]
-    notified = [
-        n
-        for n in of_type(resources, VAULT_NOTIFICATIONS)
-        if "BACKUP_JOB_FAILED" in as_list(get(n.props, "backupVaultEvents"))
-    ]
-    if not routed and not notified:
+    if not routed:
         report_violation(
             "failed AWS Backup jobs alert no one; add an EventBridge rule on aws.backup FAILED states "
-            "targeting an SNS topic, or vault notifications with BACKUP_JOB_FAILED (runbook 4)",
+            "targeting an SNS topic (vault notifications of BACKUP_JOB_FAILED are deprecated and silent; "
+            "runbook 4)",
             None,
         )
 
