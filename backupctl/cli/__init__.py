@@ -17,6 +17,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -31,6 +32,13 @@ EXIT_PIPE = 128 + signal.SIGPIPE
 DEBUG_ENV = "BACKUPCTL_DEBUG"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as the one line every other error is (sub-parsers inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"backupctl: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if not subs:
@@ -41,7 +49,7 @@ def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.Argument
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="backupctl",
         description="Operate the Maestro Backup and Restore Runbook: offline preview and compliance check, "
         "live verification, config backup, KMS validation and restore drills.",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from backupctl.cli.common import project_dir
-from backupctl.files import write_json
+from backupctl.files import check_writable, write_json
 from backupctl.findings import Finding, exit_code, render_json, render_table, summary
 
 
@@ -28,10 +28,10 @@ def previews(root: Path, stacks: list[str], *, verbose: bool = False) -> Iterato
     from backupctl.offline.preview import close_runtime, run_stack  # noqa: PLC0415
     from backupctl.offline.stackconfig import load_stack_config  # noqa: PLC0415
 
+    configs = [load_stack_config(root, stack) for stack in stacks]  # every stack file read before any work
     try:
-        for stack in stacks:
+        for stack, config in zip(stacks, configs, strict=True):
             print(f"previewing stack {stack} under mocks ...", file=sys.stderr)
-            config = load_stack_config(root, stack)
             if verbose:
                 for key in config.secret_keys:
                     print(
@@ -60,10 +60,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     results = {}
     root, stacks = selected_stacks(args)
-    single = len(stacks) == 1
+    outs: dict[str, str] = {}
+    if args.out:
+        base = str(Path(args.out).with_suffix(""))
+        outs = {s: args.out if len(stacks) == 1 else f"{base}.{s}.json" for s in stacks}
+    for out in outs.values():
+        check_writable(out, "--out")  # refused before the previews, not after them
     for stack, deployment in previews(root, stacks, verbose=args.verbose):
-        if args.out:
-            out = args.out if single else str(Path(args.out).with_suffix("")) + f".{stack}.json"
+        if stack in outs:
+            out = outs[stack]
             write_json(out, deployment, "--out")
             print(f"wrote {out}", file=sys.stderr)
         results[stack] = summarize(deployment)

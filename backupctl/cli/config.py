@@ -102,14 +102,13 @@ def _refuse_on_prod(ctx: Context) -> None:
         )
 
 
-def _choose(ctx: Context, refs: Sequence[Any], bucket: str) -> Any:
+def _choose(ctx: Context, refs: Sequence[Any], bucket: str, at: datetime | None) -> Any:
     args = ctx.args
     if args.key:
         chosen = [r for r in refs if r.key == args.key]
         if not chosen:
             raise BadInput("--key", f"a snapshot key under s3://{bucket}/config/{ctx.environment}/", args.key)
     else:
-        at = _parse_at(args.at) if args.at else None
         chosen = [r for r in refs if at is None or r.created_at <= at]
         if not chosen:
             raise BadInput("--at" if at else "config bucket", "a snapshot at or before that time", "none")
@@ -133,12 +132,13 @@ def _print_restore(ctx: Context, key: str, changes: Sequence[Any], pending: int,
 def cmd_config_restore(args: argparse.Namespace) -> int:
     from backupctl.live import configbackup  # noqa: PLC0415
 
+    at = _parse_at(args.at) if args.at else None  # input first, before anything is read
     ctx = context(args, CONFIG_OUTPUTS)
     with audited(ctx, "config restore"):
         _refuse_on_prod(ctx)
         ssm, secrets, s3 = _clients(ctx)
         bucket = str(ctx.outputs["configBucket"])
-        ref = _choose(ctx, configbackup.list_snapshots(s3, bucket, ctx.environment), bucket)
+        ref = _choose(ctx, configbackup.list_snapshots(s3, bucket, ctx.environment), bucket, at)
         try:
             document, _manifest = configbackup.load_snapshot(s3, bucket, ref)
         except configbackup.SnapshotRefused as exc:

@@ -42,8 +42,9 @@ def _validate(ctx: Context, arns: dict[str, str]) -> list[Finding]:
 
 def cmd_kms_validate(args: argparse.Namespace) -> int:
     ctx = context(args, KMS_OUTPUTS)
+    arns = _key_arns(ctx, args.key)  # input first, before any key is touched
     with audited(ctx, "kms validate"):
-        findings = _validate(ctx, _key_arns(ctx, args.key))
+        findings = _validate(ctx, arns)
         return finish(
             ctx, "kms validate", findings, title=f"KMS validation of {ctx.environment}", store_audit=True
         )
@@ -51,8 +52,8 @@ def cmd_kms_validate(args: argparse.Namespace) -> int:
 
 def cmd_kms_rotate_now(args: argparse.Namespace) -> int:
     ctx = context(args, KMS_OUTPUTS)
+    arns = _key_arns(ctx, args.key)
     with audited(ctx, "kms rotate-now"):
-        arns = _key_arns(ctx, args.key)
         kms = Kms(ctx.clients, ctx.region)
         for purpose, arn in arns.items():
             print(f"rotating the {purpose} key {arn} now ...", file=sys.stderr)

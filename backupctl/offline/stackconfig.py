@@ -137,7 +137,8 @@ def _engine_string(value: Any) -> str:
 def find_project_dir(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     if not here.is_dir():
-        raise BadInput(f"--project-dir {start}", "a directory of a Pulumi project", "no such directory")
+        found = "a file" if here.exists() else "no such directory"
+        raise BadInput(f"--project-dir {start}", "a directory of a Pulumi project", found)
     for candidate in (here, *here.parents):
         if (candidate / "Pulumi.yaml").is_file():
             return candidate
