@@ -28,6 +28,11 @@ class Finding:
         return asdict(self)
 
 
+def days(n: object) -> str:
+    """``1 day``, ``7 days``: counts in messages read as English."""
+    return f"{n} day" if str(n) in ("1", "-1") else f"{n} days"
+
+
 def summary(findings: Sequence[Finding]) -> dict[str, int]:
     counts = {"PASS": 0, "FAIL": 0, "WARN": 0, "SKIP": 0}
     for finding in findings:

@@ -664,3 +664,11 @@ def test_bad_input_is_one_line_and_exit_2(
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("backupctl: error: "), err
     assert text in err
+
+
+@pytest.mark.parametrize(("retention", "text"), [(1, "keeps automated backups 1 day;"), (0, "0 days;")])
+def test_retention_counts_read_as_english(retention: int, text: str) -> None:
+    from backupctl.live.verify import _retention
+
+    ok, message = _retention("maestro-staging-orders", {"BackupRetentionPeriod": retention})
+    assert not ok and text in message, message

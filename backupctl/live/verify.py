@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from backupctl.findings import Finding
+from backupctl.findings import Finding, days
 from backupctl.live.aws import (
     S3,
     Backup,
@@ -207,12 +207,12 @@ def _retention(ident: str, instance: dict[str, Any]) -> tuple[bool, str]:
     ok = retention >= MIN_SNAPSHOT_RETENTION_DAYS
     if managed:
         return ok, (
-            f"database `{ident}` keeps automated backups {retention} days, managed by AWS Backup continuous "
+            f"database `{ident}` keeps automated backups {days(retention)}, managed by AWS Backup continuous "
             f"backup ({managed})"
             + ("" if ok else f"; set the continuous rule's retention >= {MIN_SNAPSHOT_RETENTION_DAYS} (1.1)")
         )
     return ok, (
-        f"database `{ident}` keeps automated backups {retention} days; runbook 1.1 requires >= "
+        f"database `{ident}` keeps automated backups {days(retention)}; runbook 1.1 requires >= "
         f"{MIN_SNAPSHOT_RETENTION_DAYS}"
     )
 
@@ -277,7 +277,7 @@ def check_vault(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
                 "backup-weekly-recovery-points",
                 str(short[0].get("RecoveryPointArn")),
                 f"{len(short)} weekly recovery point(s) in `{name}` are kept "
-                f"{short[0].get('Lifecycle', {}).get('DeleteAfterDays', 'no')} days; runbook 1.1 keeps "
+                f"{days(short[0].get('Lifecycle', {}).get('DeleteAfterDays', 'no'))}; runbook 1.1 keeps "
                 f"weekly backups >= {MIN_WEEKLY_RETENTION_DAYS}",
             )
         )
