@@ -76,7 +76,7 @@ class Platform(pulumi.ComponentResource):
         buckets = self.buckets(keys)
         databases = self.databases(keys, dr_keys)
         backup = self.backup_plan(keys, dr_keys, alerts, databases)
-        jobs = self.scheduled_jobs(keys, buckets, alerts)
+        jobs = self.scheduled_jobs(keys, dr_keys, buckets, alerts)
         audit = self.audit(keys, buckets)
         self.outputs = self.exports(keys, buckets, databases, backup, jobs, audit, alerts)
         self.register_outputs({"environment": settings.environment})
@@ -319,8 +319,10 @@ class Platform(pulumi.ComponentResource):
             self.child,
         )
 
-    def scheduled_jobs(self, keys: Keys, buckets: Buckets, alerts: Alerts) -> Jobs:
+    def scheduled_jobs(self, keys: Keys, dr_keys: Keys | None, buckets: Buckets, alerts: Alerts) -> Jobs:
         s = self.s
+        # Runbook 3 validates every key after rotation, the DR region's included (named dr-<purpose>).
+        validated = {**keys.arns, **{f"dr-{p}": arn for p, arn in (dr_keys.arns if dr_keys else {}).items()}}
         config_job = self.scheduled(
             "config-backup",
             "Daily backup of policies, routing pins and secrets metadata (runbook 1.3)",
@@ -345,14 +347,14 @@ class Platform(pulumi.ComponentResource):
             "Monthly KMS rotation and canary-decrypt validation (runbook 3)",
             s.kms_validation_schedule,
             kms_validation_statements(
-                list(keys.arns.values()),
+                list(validated.values()),
                 buckets.config.bucket_arn,
                 keys.arns["config"],
                 s.environment,
                 alerts.topic_arn,
             ),
             {
-                "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(keys.arns),
+                "MAESTRO_KEY_ARNS": pulumi.Output.json_dumps(validated),
                 "MAESTRO_ALERTS_TOPIC": alerts.topic_arn,
             },
             keys,

@@ -307,14 +307,17 @@ def test_monthly_kms_validation_schedule_targets_its_function(stack: Deployment)
     assert schedule["inputs"]["target"]["arn"] == function["outputs"]["arn"], schedule["urn"]
     assert function["inputs"]["handler"] == "backupctl.handlers.kms_validate", function["urn"]
     variables = function["inputs"]["environment"]["variables"]
-    assert json.loads(variables["MAESTRO_KEY_ARNS"]) == stack.outputs["keyArns"], function["urn"]
+    validated = json.loads(variables["MAESTRO_KEY_ARNS"])
+    every_key = {k["outputs"]["arn"] for k in stack.of_type("aws:kms/key:Key")}
+    assert set(validated.values()) == every_key, "runbook 3 validates every key, the DR region's too"
+    assert {k: v for k, v in validated.items() if not k.startswith("dr-")} == stack.outputs["keyArns"]
     assert variables["MAESTRO_ALERTS_TOPIC"] == stack.outputs["alertsTopicArn"], function["urn"]
 
 
 def test_kms_validation_role_touches_only_the_stack_keys_canaries_and_topic(stack: Deployment) -> None:
     policy_resource = stack.one("aws:iam/rolePolicy:RolePolicy", "kms-validate-role-policy")
     statements = json.loads(policy_resource["inputs"]["policy"])["Statement"]
-    keys = set(stack.outputs["keyArns"].values())
+    keys = {k["outputs"]["arn"] for k in stack.of_type("aws:kms/key:Key")}  # DR region's included
     kms = next(s for s in statements if "kms:Decrypt" in s["Action"])
     assert set(kms["Action"]) == {
         "kms:Encrypt",

@@ -177,32 +177,45 @@ class S3:
 
 
 class Kms:
+    """KMS calls go to the key's own region: a DR key's ARN names another region than the stack's."""
+
     def __init__(self, clients: Clients, region: str | None = None) -> None:
+        self.clients, self.region = clients, region
         self.client = clients.client("kms", region)
+        self._regional: dict[str, Any] = {}
+
+    def _for(self, key: str) -> Any:
+        parts = key.split(":")
+        region = parts[3] if key.startswith("arn:") and len(parts) > 5 else ""
+        if not region or region == (self.region or self.clients.region):
+            return self.client
+        if region not in self._regional:
+            self._regional[region] = self.clients.client("kms", region)
+        return self._regional[region]
 
     def describe(self, key: str) -> dict[str, Any] | None:
         try:
-            return self.client.describe_key(KeyId=key)["KeyMetadata"]
+            return self._for(key).describe_key(KeyId=key)["KeyMetadata"]
         except ClientError as exc:
             absent_on(exc, "NotFoundException")
             return None
 
     def rotation(self, key: str) -> dict[str, Any]:
-        return self.client.get_key_rotation_status(KeyId=key)
+        return self._for(key).get_key_rotation_status(KeyId=key)
 
     def rotations(self, key: str) -> list[dict[str, Any]]:
-        return _pages(self.client, "list_key_rotations", "Rotations", KeyId=key)
+        return _pages(self._for(key), "list_key_rotations", "Rotations", KeyId=key)
 
     def encrypt(self, key: str, plaintext: bytes, context: dict[str, str]) -> bytes:
-        return self.client.encrypt(KeyId=key, Plaintext=plaintext, EncryptionContext=context)[
+        return self._for(key).encrypt(KeyId=key, Plaintext=plaintext, EncryptionContext=context)[
             "CiphertextBlob"
         ]
 
     def decrypt(self, key: str, blob: bytes, context: dict[str, str]) -> bytes:
-        return self.client.decrypt(KeyId=key, CiphertextBlob=blob, EncryptionContext=context)["Plaintext"]
+        return self._for(key).decrypt(KeyId=key, CiphertextBlob=blob, EncryptionContext=context)["Plaintext"]
 
     def rotate_now(self, key: str) -> None:
-        self.client.rotate_key_on_demand(KeyId=key)
+        self._for(key).rotate_key_on_demand(KeyId=key)
 
 
 class Scheduler:
