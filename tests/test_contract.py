@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from backupctl import cli, files
 from backupctl.errors import BadInput
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, Deployment
 
 FIXTURE = PROJECT_DIR / "tests" / "fixtures" / "stack-export-prod.json"
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
@@ -119,13 +120,15 @@ def test_project_dir_is_accepted_after_the_sub_command(tmp_path: Path) -> None:
     assert args.project_dir == str(tmp_path)
 
 
-def test_a_closed_pipe_ends_quietly() -> None:
+def test_a_closed_pipe_ends_quietly(deployments: dict[str, Deployment], tmp_path: Path) -> None:
+    export = tmp_path / "prod.json"
+    export.write_text(json.dumps(deployments["prod"].raw))  # its JSON report is far larger than the pipe
     read_end, write_end = os.pipe()
     fcntl.fcntl(read_end, F_SETPIPE_SZ, 4096)  # smaller than the output, so the writer must wait for us
-    command = [sys.executable, "-m", "backupctl", "check", "--deployment", str(FIXTURE), "--json"]
+    command = [sys.executable, "-m", "backupctl", "check", "--deployment", str(export), "--json"]
     with subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, cwd=PROJECT_DIR) as proc:
         os.close(write_end)
-        with os.fdopen(read_end, "rb") as reader:
+        with os.fdopen(read_end, "rb", buffering=0) as reader:
             first = reader.readline()  # then close it, as `| head -1` does
         assert proc.stderr is not None
         err = proc.stderr.read().decode()
