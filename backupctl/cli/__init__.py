@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import traceback
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -75,8 +76,14 @@ def _signals_unwind() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a key or value from the user's file (a "\r" in a JSON
+    key) must not split the one error line a script reads."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 def _error(text: str) -> None:
-    print(f"backupctl: error: {text}", file=sys.stderr, flush=True)
+    print(f"backupctl: error: {one_line(text)}", file=sys.stderr, flush=True)
 
 
 def _quiet_pipe() -> int:
