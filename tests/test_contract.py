@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from backupctl import cli, files
 from backupctl.errors import BadInput
@@ -90,6 +91,35 @@ def test_a_bug_exits_3_with_one_line_not_1(capsys: pytest.CaptureFixture[str]) -
         "backupctl: error: internal error: RuntimeError: boom "
         "(a bug; set BACKUPCTL_DEBUG=1 for the traceback)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            NoCredentialsError(),
+            "AWS credentials: expected a profile, environment variables or a role, found none",
+        ),
+        (
+            ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject"),
+            "AWS: An error occurred (AccessDenied) when calling the GetObject operation: no",
+        ),
+    ],
+)
+def test_an_aws_failure_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], error: Exception, line: str
+) -> None:
+    def failing(_: argparse.Namespace) -> int:
+        raise error
+
+    assert cli.run(argparse.Namespace(handler=failing)) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"backupctl: error: {line}"]
+
+
+def test_the_offline_commands_start_without_boto() -> None:
+    probe = "import sys, backupctl.cli; print(sorted(m for m in sys.modules if m.startswith('boto')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", "boto costs a tenth of a second at every `backupctl check`"
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
