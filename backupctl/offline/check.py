@@ -54,6 +54,15 @@ class Result:
     def section(self) -> str:
         return self.rule.section
 
+    @property
+    def resource(self) -> str:
+        """The URN, or "stack" for a finding about the stack as a whole (the old Finding's field)."""
+        return self.urn or "stack"
+
+    @property
+    def mandatory(self) -> bool:
+        return self.level in ("mandatory", "remediate")
+
 
 @dataclass(frozen=True)
 class TargetReport:

@@ -100,6 +100,19 @@ def install_lazy_packages() -> None:
 install_lazy_packages()
 
 
+def _no_stack_traces() -> None:
+    """Pulumi records the Python stack of every resource registration for the engine's messages; the
+    mocks never read it, and walking the stack is a twentieth of a preview."""
+    from pulumi.runtime import resource as runtime_resource  # noqa: PLC0415
+    from pulumi.runtime.proto import source_pb2  # noqa: PLC0415
+
+    if hasattr(runtime_resource, "_get_stack_trace"):
+        runtime_resource._get_stack_trace = source_pb2.StackTrace  # type: ignore[attr-defined]
+
+
+_no_stack_traces()
+
+
 def _plain(value: Any) -> Any:
     """Deserialized properties to JSON as `pulumi stack export` writes them (archives by signature)."""
     if isinstance(value, Mapping):

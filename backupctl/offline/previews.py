@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -109,6 +110,10 @@ def _child(config: StackConfig, write_fd: int) -> None:
     # The parent's event loop (if it ran a preview itself, as tests do) has an executor whose threads
     # were not forked: a fresh loop gets a fresh executor.
     asyncio.set_event_loop(asyncio.new_event_loop())
+    # A worker lives for one preview: collecting the mock engine's many short-lived objects costs a fifth
+    # of its time, so collect rarely (memory stays bounded; 200 databases still fit in a few hundred MB).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     code = 0
     try:
         from backupctl.offline.preview import run_stack  # noqa: PLC0415
