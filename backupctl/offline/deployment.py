@@ -14,12 +14,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions
+from typing import TYPE_CHECKING, Any
 
 from backupctl.errors import BadInput
 from backupctl.files import parse_json, read_text
+
+if TYPE_CHECKING:
+    from pulumi_policy import PolicyResource, PolicyResourceOptions
 
 ROOT_STACK = "pulumi:pulumi:Stack"
 EXPECTED = "JSON from `pulumi stack export`"
@@ -133,6 +134,8 @@ def _props(resource: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _opts(resource: Mapping[str, Any]) -> PolicyResourceOptions:
+    from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions  # noqa: PLC0415 - not needed to read
+
     return PolicyResourceOptions(
         protect=bool(resource.get("protect")),
         ignore_changes=[],
@@ -147,6 +150,8 @@ def _opts(resource: Mapping[str, Any]) -> PolicyResourceOptions:
 def policy_resources(deployment: Mapping[str, Any]) -> list[PolicyResource]:
     """Every resource but providers, as the engine hands them to stack policies (components and the root
     stack included: its outputs are what the stack exports)."""
+    from pulumi_policy import PolicyResource  # noqa: PLC0415 - reading a deployment needs none of it
+
     raw = [
         r for r in deployment["deployment"]["resources"] if not str(r["type"]).startswith("pulumi:providers:")
     ]

@@ -14,27 +14,27 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backupctl.errors import BadInput
 from backupctl.files import check_directory, check_writable, write_atomic, write_json
-from backupctl.offline.check import TargetReport, evaluate, exit_code
 from backupctl.offline.deployment import ROOT_STACK, Target, deployment_target
-from backupctl.offline.outputs import (
-    FILE_NAMES,
-    FORMATS,
-    information_uri,
-    render_json,
-    render_junit,
-    render_sarif,
-    render_table,
-)
-from backupctl.offline.policyconfig import PolicyConfig, load_policy_config, select_rules
-from backupctl.offline.previews import Preview, preview_stacks
+from backupctl.offline.previews import Preview, PreviewRun, preview_stacks
 from backupctl.offline.stackconfig import find_project_dir, list_stacks
-from backupctl.offline.suppressions import load_suppressions
-from maestro_policies import RULES
-from maestro_policies._base import Rule
+
+if TYPE_CHECKING:
+    from backupctl.offline.check import TargetReport
+    from backupctl.offline.policyconfig import PolicyConfig
+    from maestro_policies._base import Rule
+    from maestro_policies._scope import FileSuppression
+
+FORMATS = ("cli", "json", "sarif", "junitxml")
+FILE_NAMES = {
+    "cli": "results_cli.txt",
+    "json": "results_json.json",
+    "sarif": "results_sarif.sarif",
+    "junitxml": "results_junitxml.xml",
+}
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,41 @@ def _stack_target(preview: Preview) -> Target:
     return Target("stack", config.stack, file, environment, deployment)
 
 
-def _targets(request: CheckRequest) -> tuple[list[Target], Path | None]:
+@dataclass(frozen=True)
+class Policies:
+    config: PolicyConfig
+    rules: list[Rule]
+    suppressions: list[FileSuppression]
+
+
+def _policies(request: CheckRequest) -> Policies:
+    """The policy config, the chosen policies and the suppressions, validated. Imports pulumi-policy and
+    the pack, so it runs while the preview workers do their part."""
+    from backupctl.offline.policyconfig import load_policy_config, select_rules  # noqa: PLC0415
+    from backupctl.offline.suppressions import load_suppressions  # noqa: PLC0415
+
+    return Policies(
+        load_policy_config(request.policy_config),
+        select_rules(request.checks, request.skips),
+        load_suppressions(request.suppressions),
+    )
+
+
+def _targets(request: CheckRequest) -> tuple[list[Target], Path | None, Policies]:
+    """What to check, and the validated policy inputs: every input is refused before a report is written
+    or the cache touched; a refusal while workers preview stops them."""
     if request.deployment:
-        return [deployment_target(request.deployment, request.environment)], None
+        policies = _policies(request)
+        return [deployment_target(request.deployment, request.environment)], None, policies
     root = project_root(request.project_dir)
     stacks = stacks_of(root, request.stack)
-    previews = preview_stacks(root, stacks, use_cache=request.use_cache, verbose=request.verbose)
-    return [_stack_target(p) for p in previews], root
+    with PreviewRun(root, stacks, use_cache=request.use_cache, verbose=request.verbose) as run:
+        policies = _policies(request)
+        previews = run.results()
+    return [_stack_target(p) for p in previews], root, policies
 
 
-def _validate(request: CheckRequest) -> tuple[list[str], Path | None, PolicyConfig, list[Rule]]:
+def _validate(request: CheckRequest) -> tuple[list[str], Path | None]:
     formats = parse_formats(request.outputs)
     if len(formats) > 1 and not request.output_dir:
         raise BadInput(
@@ -134,15 +159,12 @@ def _validate(request: CheckRequest) -> tuple[list[str], Path | None, PolicyConf
     if out_dir is not None:
         for name in formats:
             check_writable(out_dir / FILE_NAMES[name], "--output-file-path")
-    return (
-        formats,
-        out_dir,
-        load_policy_config(request.policy_config),
-        select_rules(request.checks, request.skips),
-    )
+    return formats, out_dir
 
 
 def _render(name: str, reports: list[TargetReport], request: CheckRequest, context: dict[str, Any]) -> str:
+    from backupctl.offline.outputs import render_json, render_junit, render_sarif, render_table  # noqa: PLC0415
+
     if name == "cli":
         return "\n".join(
             render_table(r, verbose=request.verbose, quiet=request.quiet, compact=request.compact)
@@ -179,10 +201,13 @@ def _listing(request: CheckRequest) -> int:
 def check(request: CheckRequest) -> int:
     if request.list_policies:
         return _listing(request)
-    formats, out_dir, config, rules = _validate(request)
-    suppressions = load_suppressions(request.suppressions)
-    targets, root = _targets(request)
-    reports = [evaluate(t, config=config, rules=rules, suppressions=suppressions) for t in targets]
+    formats, out_dir = _validate(request)
+    targets, root, policies = _targets(request)
+    from backupctl.offline.check import evaluate, exit_code  # noqa: PLC0415
+    from backupctl.offline.outputs import information_uri  # noqa: PLC0415
+
+    config, rules = policies.config, policies.rules
+    reports = [evaluate(t, config=config, rules=rules, suppressions=policies.suppressions) for t in targets]
     code = exit_code(reports, soft_fail=request.soft_fail)
     context = {
         "code": code,
@@ -202,6 +227,8 @@ def check(request: CheckRequest) -> int:
 
 def list_policies(as_json: bool) -> str:
     """Every policy with its level, section, controls, scope and config keys (defaults and floors)."""
+    from maestro_policies import RULES  # noqa: PLC0415
+
     rows = [
         {
             "name": rule.name,

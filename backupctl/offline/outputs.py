@@ -25,13 +25,6 @@ from backupctl.offline.deployment import stack_name
 from maestro_policies._base import SEVERITY_SCORES, Rule
 
 SCHEMA = "maestro-backup/check@1"
-FORMATS = ("cli", "json", "sarif", "junitxml")
-FILE_NAMES = {
-    "cli": "results_cli.txt",
-    "json": "results_json.json",
-    "sarif": "results_sarif.sarif",
-    "junitxml": "results_junitxml.xml",
-}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"mandatory": "error", "remediate": "error", "advisory": "warning", "disabled": "none"}
 SHOWN = {"FAIL", "WARN", "SUPPRESSED", "SKIP"}  # what the table lists per resource without -v

@@ -24,7 +24,7 @@ import os
 import selectors
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,63 +167,89 @@ def _stop(workers: dict[int, tuple[int, str]]) -> None:
             os.close(fd)
 
 
-def _fork_previews(configs: Sequence[StackConfig]) -> dict[str, dict[str, Any]]:
-    import backupctl.offline.preview  # noqa: F401, PLC0415 - the heavy imports, once, before forking
+def _fork(config: StackConfig) -> tuple[int, tuple[int, str]]:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the worker ends in os._exit
+        os.close(read_fd)
+        _child(config, write_fd)
+    os.close(write_fd)
+    return read_fd, (pid, config.stack)
 
-    workers: dict[int, tuple[int, str]] = {}
-    try:
-        for config in configs:
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the worker ends in os._exit
-                os.close(read_fd)
-                _child(config, write_fd)
-            os.close(write_fd)
-            workers[read_fd] = (pid, config.stack)
-        messages = _collect(workers)
-    finally:
-        _stop(workers)
-    for config in configs:
-        message = messages[config.stack]
-        if "error" in message:
-            raise BadInput.message(message["error"])
-        if "ok" not in message:
-            raise RuntimeError(message.get("internal") or f"the preview worker of {config.stack} died")
-    return {stack: message["ok"] for stack, message in messages.items()}
+
+def _state(cached: bool, use_cache: bool, file: Path | None) -> str:
+    if not use_cache:
+        return "cache off (--no-cache)"
+    return f"cache hit {file}" if cached else "cache miss"
+
+
+class PreviewRun:
+    """The stacks' previews, started at once: cached ones read, the others forked into workers that run
+    while the caller does other work (the policy imports, the policy config's validation); ``results``
+    waits for them. Leaving the ``with`` block by any path kills and reaps every worker."""
+
+    def __init__(self, root: Path, stacks: Sequence[str], *, use_cache: bool = True, verbose: bool = False):
+        self.configs = [load_stack_config(root, stack) for stack in stacks]
+        self.use_cache, self.verbose = use_cache, verbose
+        self.files = {c.stack: _cache_file(c) for c in self.configs} if use_cache else {}
+        self.found: dict[str, dict[str, Any]] = {}
+        self.workers: dict[int, tuple[int, str]] = {}
+        self.missing: list[StackConfig] = []
+
+    def __enter__(self) -> PreviewRun:
+        for config in self.configs:
+            cached = _from_cache(self.files[config.stack]) if self.use_cache else None
+            if cached is not None:
+                self.found[config.stack] = cached
+            if self.verbose:
+                for key in config.secret_keys:
+                    print(
+                        f"  {key} is a secure value: not decrypted offline, taken as valid", file=sys.stderr
+                    )
+                state = _state(cached is not None, self.use_cache, self.files.get(config.stack))
+                print(f"stack {config.stack}: {state}", file=sys.stderr)
+        self.missing = [c for c in self.configs if c.stack not in self.found]
+        if self.missing:
+            import backupctl.offline.preview  # noqa: F401, PLC0415 - the heavy imports, once, before forking
+
+            if self.verbose:
+                print(
+                    f"previewing {', '.join(c.stack for c in self.missing)} under mocks ...", file=sys.stderr
+                )
+            for config in self.missing:
+                fd, worker = _fork(config)
+                self.workers[fd] = worker
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        _stop(self.workers)
+        self.workers = {}
+
+    def results(self) -> list[Preview]:
+        """Every stack's deployment, in the order asked; a worker's bad input is raised here."""
+        if self.workers:
+            messages = _collect(self.workers)
+            _stop(self.workers)
+            self.workers = {}
+            for config in self.missing:
+                message = messages[config.stack]
+                if "error" in message:
+                    raise BadInput.message(message["error"])
+                if "ok" not in message:
+                    raise RuntimeError(
+                        message.get("internal") or f"the preview worker of {config.stack} died"
+                    )
+                self.found[config.stack] = message["ok"]
+                note = _store(self.files[config.stack], message["ok"]) if self.use_cache else ""
+                if self.verbose and note:
+                    print(f"stack {config.stack}: {note}", file=sys.stderr)
+        fresh = {c.stack for c in self.missing}
+        return [Preview(c, self.found[c.stack], c.stack not in fresh) for c in self.configs]
 
 
 def preview_stacks(
     root: Path, stacks: Sequence[str], *, use_cache: bool = True, verbose: bool = False
-) -> Iterator[Preview]:
+) -> list[Preview]:
     """Each stack's deployment, in ``stacks`` order: cached, or previewed by forked workers at once."""
-    configs = [load_stack_config(root, stack) for stack in stacks]
-    found: dict[str, dict[str, Any]] = {}
-    files = {c.stack: _cache_file(c) for c in configs} if use_cache else {}
-    for config in configs:
-        if verbose:
-            for key in config.secret_keys:
-                print(f"  {key} is a secure value: not decrypted offline, taken as valid", file=sys.stderr)
-        cached = _from_cache(files[config.stack]) if use_cache else None
-        if cached is not None:
-            found[config.stack] = cached
-        if verbose:
-            state = (
-                f"cache hit {files[config.stack]}"
-                if cached is not None
-                else "cache miss"
-                if use_cache
-                else "cache off (--no-cache)"
-            )
-            print(f"stack {config.stack}: {state}", file=sys.stderr)
-    missing = [c for c in configs if c.stack not in found]
-    if missing:
-        if verbose:
-            print(f"previewing {', '.join(c.stack for c in missing)} under mocks ...", file=sys.stderr)
-        fresh = _fork_previews(missing)
-        for config in missing:
-            note = _store(files[config.stack], fresh[config.stack]) if use_cache else ""
-            if verbose and note:
-                print(f"stack {config.stack}: {note}", file=sys.stderr)
-        found.update(fresh)
-    for config in configs:
-        yield Preview(config, found[config.stack], config.stack not in {c.stack for c in missing})
+    with PreviewRun(root, stacks, use_cache=use_cache, verbose=verbose) as run:
+        return run.results()
