@@ -177,6 +177,23 @@ ROWS: list[Row] = [
         "found 'Mandatory'",
     ),
     (
+        "a new output directory is not made for a refused check",
+        {"c.json": '{"kms-key-rotation": "Advisory"}'},
+        [
+            "check",
+            "--deployment",
+            str(FIXTURE),
+            "-o",
+            "json",
+            "--output-file-path",
+            "{tmp}/new/results",
+            "--policy-config",
+            "{tmp}/c.json",
+        ],
+        2,
+        "found 'Advisory'",
+    ),
+    (
         "suppressions is a directory",
         {"s": DIR},
         ["check", "--deployment", str(FIXTURE), "--suppressions", "{tmp}/s"],

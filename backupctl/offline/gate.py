@@ -155,11 +155,24 @@ def _validate(request: CheckRequest) -> tuple[list[str], Path | None]:
             "--deployment (a stack's environment comes from the stack)",
             "a stack",
         )
-    out_dir = check_directory(request.output_dir, "--output-file-path") if request.output_dir else None
-    if out_dir is not None:
+    out_dir = _output_dir(request.output_dir) if request.output_dir else None
+    if out_dir is not None and out_dir.is_dir():
         for name in formats:
             check_writable(out_dir / FILE_NAMES[name], "--output-file-path")
     return formats, out_dir
+
+
+def _output_dir(path: str) -> Path:
+    """An existing writable directory, or one that can be created: created only when the reports are
+    written, so a refusal later on leaves nothing behind."""
+    directory = Path(path)
+    if directory.exists():
+        return check_directory(directory, "--output-file-path", create=False)
+    ancestor = next((p for p in directory.parents if p.exists()), Path("."))
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        found = f"{ancestor} is not a writable directory"
+        raise BadInput(f"--output-file-path {path}", "a directory that can be created", found)
+    return directory
 
 
 def _render(name: str, reports: list[TargetReport], request: CheckRequest, context: dict[str, Any]) -> str:
@@ -220,6 +233,7 @@ def check(request: CheckRequest) -> int:
         if out_dir is None or name == "cli":
             emit(text)
         if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
             written = write_atomic(out_dir / FILE_NAMES[name], text, "--output-file-path")
             print(f"wrote {written}", file=sys.stderr)
     return code
