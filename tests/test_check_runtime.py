@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from backupctl.cli import main
 from backupctl.offline import previews
@@ -97,11 +98,23 @@ COMMANDS = {
 }
 
 
+def _long_preview(project: Path) -> None:
+    """Give staging 150 databases, so its preview lasts seconds even on a fast machine: the signal must
+    arrive while the workers run, however late a busy machine lets this test look."""
+    stack = project / "Pulumi.staging.yaml"
+    data = yaml.safe_load(stack.read_text())
+    data["config"]["maestro-backup:databases"] = [
+        {"name": f"db{i:03d}", "criticality": "standard"} for i in range(150)
+    ]
+    stack.write_text(yaml.safe_dump(data))
+
+
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_while_previewing_stops_everything_at_once(
     tmp_path: Path, project_copy: Path, command: str, signum: int, code: int
 ) -> None:
+    _long_preview(project_copy)
     out = tmp_path / "out"
     out.mkdir()
     argv = [a.replace("{out}", str(out)) for a in COMMANDS[command]]
@@ -117,6 +130,7 @@ def test_a_signal_while_previewing_stops_everything_at_once(
         workers = _children(proc.pid)
         time.sleep(0.01)
     assert workers, "the previews never started in workers"
+    assert all(_alive(pid) for pid in workers), "the workers must still be previewing"
     sent = time.monotonic()
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=30)
@@ -130,14 +144,26 @@ def test_a_signal_while_previewing_stops_everything_at_once(
     assert not (project_copy / ".cache").exists()
 
 
+def _importing(pid: int) -> bool:
+    """The interpreter is up and loading the heavy modules (grpc's extension is mapped), no worker yet."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+    return "cygrpc" in maps and not _children(pid)
+
+
 def test_a_signal_before_the_workers_start_is_just_as_clean(tmp_path: Path, project_copy: Path) -> None:
+    _long_preview(project_copy)
     proc = subprocess.Popen(
         [sys.executable, "-m", "backupctl", "--project-dir", str(project_copy), "check", "--no-cache"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(0.3)  # still importing
-    proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while not _importing(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)  # while importing (or, on a slow machine, just as the workers start)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert stderr.decode().splitlines() == ["backupctl: interrupted (SIGINT)"]
