@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -12,10 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from backupctl import cli, files
 from backupctl.errors import BadInput
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, Deployment
 
 FIXTURE = PROJECT_DIR / "tests" / "fixtures" / "stack-export-prod.json"
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
@@ -91,6 +93,35 @@ def test_a_bug_exits_3_with_one_line_not_1(capsys: pytest.CaptureFixture[str]) -
     ]
 
 
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            NoCredentialsError(),
+            "AWS credentials: expected a profile, environment variables or a role, found none",
+        ),
+        (
+            ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject"),
+            "AWS: An error occurred (AccessDenied) when calling the GetObject operation: no",
+        ),
+    ],
+)
+def test_an_aws_failure_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], error: Exception, line: str
+) -> None:
+    def failing(_: argparse.Namespace) -> int:
+        raise error
+
+    assert cli.run(argparse.Namespace(handler=failing)) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"backupctl: error: {line}"]
+
+
+def test_the_offline_commands_start_without_boto() -> None:
+    probe = "import sys, backupctl.cli; print(sorted(m for m in sys.modules if m.startswith('boto')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", "boto costs a tenth of a second at every `backupctl check`"
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_sigterm_and_sighup_unwind_cleanup_and_exit_128_plus_the_signal(
     signum: int, code: int, capsys: pytest.CaptureFixture[str]
@@ -119,13 +150,15 @@ def test_project_dir_is_accepted_after_the_sub_command(tmp_path: Path) -> None:
     assert args.project_dir == str(tmp_path)
 
 
-def test_a_closed_pipe_ends_quietly() -> None:
+def test_a_closed_pipe_ends_quietly(deployments: dict[str, Deployment], tmp_path: Path) -> None:
+    export = tmp_path / "prod.json"
+    export.write_text(json.dumps(deployments["prod"].raw))  # its JSON report is far larger than the pipe
     read_end, write_end = os.pipe()
     fcntl.fcntl(read_end, F_SETPIPE_SZ, 4096)  # smaller than the output, so the writer must wait for us
-    command = [sys.executable, "-m", "backupctl", "check", "--deployment", str(FIXTURE), "--json"]
+    command = [sys.executable, "-m", "backupctl", "check", "--deployment", str(export), "--json"]
     with subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, cwd=PROJECT_DIR) as proc:
         os.close(write_end)
-        with os.fdopen(read_end, "rb") as reader:
+        with os.fdopen(read_end, "rb", buffering=0) as reader:
             first = reader.readline()  # then close it, as `| head -1` does
         assert proc.stderr is not None
         err = proc.stderr.read().decode()

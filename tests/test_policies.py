@@ -9,17 +9,16 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backupctl.cli import main
+from backupctl.errors import BadInput
 from backupctl.offline.check import run_rules
+from backupctl.offline.deployment import policy_resources
 from maestro_policies import ALL_POLICIES, RULES
 from tests.conftest import Deployment
 
-FIXTURE = Path(__file__).parent / "fixtures" / "stack-export-prod.json"
 Mutation = Callable[[dict[str, Any]], None]
 
 
@@ -69,6 +68,30 @@ def remove(token: str, name: str = "") -> Mutation:
     return mutate
 
 
+def edit(token: str, name: str, change: Callable[[dict[str, Any]], object]) -> Mutation:
+    """Apply ``change`` to every matching resource (inputs and all); outputs are dropped."""
+
+    def mutate(dep: dict[str, Any]) -> None:
+        for r in _find(dep, token, name):
+            change(r)
+            r["outputs"] = {}
+
+    return mutate
+
+
+def add(resource: Callable[[dict[str, Any]], dict[str, Any]]) -> Mutation:
+    """Append a resource built from the deployment."""
+
+    def mutate(dep: dict[str, Any]) -> None:
+        dep["deployment"]["resources"].append(resource(dep))
+
+    return mutate
+
+
+def urn_of(dep: dict[str, Any], token: str, name: str) -> str:
+    return _find(dep, token, name)[0]["urn"]
+
+
 def both(first: Mutation, second: Mutation) -> Mutation:
     def mutate(dep: dict[str, Any]) -> None:
         first(dep)
@@ -77,7 +100,91 @@ def both(first: Mutation, second: Mutation) -> Mutation:
     return mutate
 
 
+def feed(selection: str, plan: str) -> Mutation:
+    """Point a backup selection at another plan (its plan_id and the dependency the engine records)."""
+
+    def mutate(dep: dict[str, Any]) -> None:
+        target = _find(dep, PLAN, plan)[0]
+        for r in _find(dep, SELECTION, selection):
+            r["inputs"]["planId"] = target["id"]
+            r["propertyDependencies"]["planId"] = [target["urn"]]
+            r["outputs"] = {}
+
+    return mutate
+
+
+def retarget_schedule(schedule: str, function: str) -> Mutation:
+    def mutate(dep: dict[str, Any]) -> None:
+        target = _find(dep, FUNCTION, function)[0]
+        for r in _find(dep, SCHEDULE, schedule):
+            r["inputs"]["target"]["arn"] = target["outputs"]["arn"]
+            r["propertyDependencies"]["target"] = [
+                u for u in r["propertyDependencies"]["target"] if "aws:lambda/function" not in u
+            ] + [target["urn"]]
+            r["outputs"] = {}
+
+    return mutate
+
+
+def env(function: str, key: str, change: Callable[[str], str]) -> Mutation:
+    return edit(
+        FUNCTION,
+        function,
+        lambda r: r["inputs"]["environment"]["variables"].update(
+            {key: change(r["inputs"]["environment"]["variables"][key])}
+        ),
+    )
+
+
+def second_lifecycle(bucket: str) -> Mutation:
+    def build(dep: dict[str, Any]) -> dict[str, Any]:
+        twin = copy.deepcopy(_find(dep, LIFECYCLE, bucket)[0])
+        twin["urn"] += "-twin"
+        return twin
+
+    return add(build)
+
+
+def drop_dr_keys(text: str) -> str:
+    return json.dumps({k: v for k, v in json.loads(text).items() if not k.endswith("-dr")})
+
+
+def without_principal(sid: str, principal: str) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        for statement in doc["Statement"]:
+            if statement.get("Sid") == sid:
+                services = statement["Principal"]["Service"]
+                statement["Principal"]["Service"] = [p for p in services if p != principal]
+
+    return change
+
+
+def without_statement(sid: str) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["Statement"] = [st for st in doc["Statement"] if st.get("Sid") != sid]
+
+    return change
+
+
+def exempting(change: Callable[[list[str]], list[str]]) -> Callable[[dict[str, Any]], None]:
+    def edit_doc(doc: dict[str, Any]) -> None:
+        for statement in doc["Statement"]:
+            if statement.get("Sid") == "DenyEveryoneButBackupAndBreakGlass":
+                allowed = statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+                statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"] = change(allowed)
+
+    return edit_doc
+
+
 RDS, KEY, BUCKET = "aws:rds/instance:Instance", "aws:kms/key:Key", "aws:s3/bucket:Bucket"
+PLAN, SELECTION = "aws:backup/plan:Plan", "aws:backup/selection:Selection"
+VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+ROLE, ROLE_POLICY = "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+FUNCTION, SCHEDULE = "aws:lambda/function:Function", "aws:scheduler/schedule:Schedule"
+TOPIC, TOPIC_POLICY = "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy"
+EVENT_RULE, TRAIL = "aws:cloudwatch/eventRule:EventRule", "aws:cloudtrail/trail:Trail"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 
@@ -243,7 +350,7 @@ MUTATIONS: list[tuple[str, str, Mutation, str]] = [
         "s3-bucket-artifacts-lifecycle",
         "prod",
         setting(LIFECYCLE, "artifacts", "rules.0.expiration.days", 365),
-        "expiration is 365 days, expected 180",
+        "expiration is 365 days (rule `artifacts-tiering`), expected 180",
     ),
     (
         "s3-bucket-artifacts-lifecycle",
@@ -335,13 +442,13 @@ MUTATIONS: list[tuple[str, str, Mutation, str]] = [
         "cloudtrail-trail-multi-region-validation",
         "prod",
         setting("aws:cloudtrail/trail:Trail", "", "enableLogFileValidation", False),
-        "lacks log file validation",
+        "no log file validation",
     ),
     (
         "cloudtrail-trail-multi-region-validation",
         "staging",
         setting("aws:cloudtrail/trail:Trail", "", "isMultiRegionTrail", False),
-        "lacks multi-region",
+        "no multi-region",
     ),
     (
         "backup-alerts-failed-jobs",
@@ -350,7 +457,254 @@ MUTATIONS: list[tuple[str, str, Mutation, str]] = [
             remove("aws:cloudwatch/eventTarget:EventTarget"),
             remove("aws:backup/vaultNotifications:VaultNotifications"),
         ),
-        "alert no one",
+        "has no SNS topic target",
+    ),
+    # --- rules that follow references the way AWS evaluates them ---------------------------------------
+    (
+        "backup-plan-selects-every-database",
+        "prod",
+        feed("backup-selection", "pitr-plan"),
+        "which has no daily and no weekly rule",
+    ),
+    (
+        "backup-plan-selects-every-database",
+        "staging",
+        edit(PLAN, "backup-plan", lambda r: r["inputs"]["rules"].pop(1)),
+        "which has no weekly rule",
+    ),
+    (
+        "backup-vault-lock-retention",
+        "staging",
+        setting(VAULT_LOCK, "backup-vault-lock", "minRetentionDays", 10),
+        "rule `daily` keeps recovery points 7 days, less than the lock's minimum of 10 days",
+    ),
+    (
+        "backup-vault-lock-retention",
+        "prod",
+        setting(VAULT_LOCK, "dr-vault-lock", "maxRetentionDays", 20),
+        "copy action keeps recovery points 30 days, more than the lock's maximum of 20 days",
+    ),
+    (
+        "backup-vault-lock-retention",
+        "staging",
+        setting(PLAN, "backup-plan", "rules.0.lifecycle", None),
+        "keeps recovery points forever, more than the lock's maximum of 400 days",
+    ),
+    (
+        # staging: prod runs no restore testing (issue 10), so only staging's role must be able to restore
+        "iam-role-backup-service-permissions",
+        "staging",
+        remove(ATTACHMENT, "backup-role-policy-1"),
+        "lacks AWSBackupServiceRolePolicyForRestores",
+    ),
+    (
+        "iam-role-backup-service-permissions",
+        "staging",
+        edit(
+            ROLE,
+            "staging-backup-role",
+            lambda r: r["inputs"].update(
+                assumeRolePolicy=r["inputs"]["assumeRolePolicy"].replace("backup.", "lambda.")
+            ),
+        ),
+        "does not trust backup.amazonaws.com",
+    ),
+    (
+        "iam-role-backup-service-permissions",
+        "staging",
+        edit(
+            SELECTION,
+            "backup-selection",
+            lambda r: (
+                r["inputs"].update(iamRoleArn="arn:aws:iam::111122223333:role/elsewhere"),
+                r["propertyDependencies"].update(iamRoleArn=[]),
+            ),
+        ),
+        "a role the stack does not declare",
+    ),
+    ("kms-key-rotation", "staging", setting(KEY, "keys-rds", "isEnabled", False), "is disabled"),
+    (
+        "kms-key-validation-coverage",
+        "prod",
+        env("kms-validate-function", "MAESTRO_KEY_ARNS", drop_dr_keys),
+        "(eu-central-1) is not in the KMS validation's MAESTRO_KEY_ARNS",
+    ),
+    (
+        "kms-key-validation-coverage",
+        "staging",
+        policy_doc(ROLE_POLICY, "kms-validate-role-policy", lambda d: d["Statement"][0]["Resource"].pop()),
+        "cannot be used by the KMS validation's role",
+    ),
+    (
+        "scheduler-schedule-daily-config-backup",
+        "staging",
+        retarget_schedule("config-backup-schedule", "kms-validate-function"),
+        "no EventBridge Scheduler schedule invokes the config backup",
+    ),
+    (
+        "scheduler-schedule-daily-config-backup",
+        "prod",
+        policy_doc(
+            ROLE_POLICY,
+            "config-backup-scheduler-policy",
+            lambda d: d["Statement"][0].update(
+                Resource="arn:aws:lambda:eu-west-1:444455556666:function:other"
+            ),
+        ),
+        "may not lambda:InvokeFunction",
+    ),
+    (
+        "scheduler-schedule-daily-config-backup",
+        "staging",
+        env("config-backup-function", "MAESTRO_PARAMETER_PATHS", lambda _: "/maestro/policies"),
+        "is not told the configured path /maestro/routing-pins",
+    ),
+    (
+        "scheduler-schedule-daily-config-backup",
+        "prod",
+        policy_doc(
+            ROLE_POLICY,
+            "config-backup-role-policy",
+            lambda d: d["Statement"][0].update(
+                Resource=[r for r in d["Statement"][0]["Resource"] if "routing-pins" not in r]
+            ),
+        ),
+        "may not ssm:GetParametersByPath /maestro/routing-pins",
+    ),
+    (
+        "scheduler-schedule-kms-validation",
+        "staging",
+        policy_doc(ROLE_POLICY, "kms-validate-scheduler-policy", lambda d: d["Statement"].clear()),
+        "may not lambda:InvokeFunction",
+    ),
+    (
+        "cloudtrail-trail-multi-region-validation",
+        "prod",
+        setting(TRAIL, "", "enableLogging", False),
+        "logging stopped",
+    ),
+    (
+        "cloudtrail-trail-multi-region-validation",
+        "staging",
+        setting(TRAIL, "", "eventSelectors", [{"includeManagementEvents": False, "dataResources": []}]),
+        "exclude management events and name no data events",
+    ),
+    (
+        "backup-alerts-failed-jobs",
+        "prod",
+        setting(EVENT_RULE, "failed-jobs", "state", "DISABLED"),
+        "EventRule `maestro-prod-alerts-failed-jobs` is disabled",
+    ),
+    (
+        "backup-alerts-failed-jobs",
+        "staging",
+        remove("aws:sns/topicSubscription:TopicSubscription"),
+        "has no subscriber",
+    ),
+    (
+        "backup-alerts-failed-jobs",
+        "prod",
+        policy_doc(KEY, "keys-logs", without_statement("EventsPublishesToAlerts")),
+        "policy does not let events.amazonaws.com kms:GenerateDataKey* and kms:Decrypt",
+    ),
+    (
+        "backup-alerts-failed-jobs",
+        "staging",
+        policy_doc(
+            TOPIC_POLICY,
+            "alerts-topic-policy",
+            without_principal("ServicesPublishAlerts", "events.amazonaws.com"),
+        ),
+        "policy does not let events.amazonaws.com publish",
+    ),
+    (
+        "backup-alerts-failed-jobs",
+        "prod",
+        setting(TOPIC, "alerts-topic", "kmsMasterKeyId", "alias/aws/sns"),
+        "uses the AWS-managed key",
+    ),
+    (
+        "s3-bucket-artifacts-lifecycle",
+        "staging",
+        edit(
+            LIFECYCLE,
+            "artifacts",
+            lambda r: r["inputs"]["rules"].append(
+                {"id": "everything", "status": "Enabled", "expiration": {"days": 30}}
+            ),
+        ),
+        "expiration is 30 days (rule `everything`), expected 180",
+    ),
+    (
+        "s3-bucket-artifacts-lifecycle",
+        "prod",
+        edit(
+            LIFECYCLE,
+            "artifacts",
+            lambda r: r["inputs"]["rules"].append(
+                {
+                    "id": "scratch",
+                    "status": "Enabled",
+                    "filter": {"prefix": "artifacts/tmp/"},
+                    "expiration": {"days": 1},
+                }
+            ),
+        ),
+        "expiration is 1 day (rule `scratch`)",
+    ),
+    (
+        "s3-bucket-artifacts-lifecycle",
+        "staging",
+        setting(LIFECYCLE, "artifacts", "rules.0.status", "Disabled"),
+        "no enabled lifecycle rule for artifacts/",
+    ),
+    (
+        "s3-bucket-artifacts-lifecycle",
+        "prod",
+        second_lifecycle("artifacts"),
+        "has 2 lifecycle configurations",
+    ),
+    (
+        "s3-bucket-evidence-object-lock",
+        "staging",
+        edit(
+            LIFECYCLE,
+            "evidence",
+            lambda r: r["inputs"]["rules"].append(
+                {
+                    "id": "all",
+                    "status": "Enabled",
+                    "transitions": [{"days": 30, "storageClass": "DEEP_ARCHIVE"}],
+                }
+            ),
+        ),
+        "moves to DEEP_ARCHIVE at 30 days, before the 90-day lock ends",
+    ),
+    (
+        "s3-bucket-config-restricted",
+        "prod",
+        policy_doc(
+            BUCKET_POLICY,
+            "config-policy",
+            exempting(lambda a: [*a, "arn:aws:iam::444455556666:role/intruder"]),
+        ),
+        "role/intruder is neither a job using the bucket nor a break-glass role",
+    ),
+    (
+        "s3-bucket-config-restricted",
+        "staging",
+        policy_doc(
+            BUCKET_POLICY, "config-policy", exempting(lambda a: [x for x in a if "kms-validate" not in x])
+        ),
+        "the role of `maestro-staging-kms-validate-function`",
+    ),
+    (
+        "s3-bucket-config-restricted",
+        "staging",
+        policy_doc(
+            BUCKET_POLICY, "config-policy", exempting(lambda a: [*a, "arn:aws:iam::111122223333:role/*"])
+        ),
+        "is a wildcard",
     ),
 ]
 
@@ -392,78 +746,151 @@ def test_policy_names_follow_service_resource_rule_and_name_a_section() -> None:
         assert rule.policy.description.startswith(f"Runbook {rule.section}:"), rule.name
 
 
-def test_thresholds_can_be_tightened_but_not_loosened(deployments: dict[str, Deployment]) -> None:
+def _only(dep: dict[str, Any], policy: str, **kwargs: Any) -> list[Any]:
+    rule = next(r for r in RULES if r.name == policy)
+    return run_rules(dep, rules=[rule], **kwargs)
+
+
+def test_a_threshold_can_be_tightened_and_the_message_says_it_came_from_the_policy_config(
+    deployments: dict[str, Deployment],
+) -> None:
     dep = deployments["staging"].raw
-    rule = next(r for r in RULES if r.name == "rds-instance-backup-retention")
-    tight = run_rules(dep, rules=[rule], config={rule.name: {"minRetentionDays": 10}})
-    assert any(f.status == "FAIL" and ">= 10" in f.message for f in tight)
-    loose = run_rules(dep, rules=[rule], config={rule.name: {"minRetentionDays": 1}})
-    assert all(f.status == "PASS" for f in loose)
-    mutated = copy.deepcopy(dep)
-    setting(RDS, "orchestrator", "backupRetentionPeriod", 5)(mutated)
-    assert any(
-        f.status == "FAIL" and ">= 7" in f.message
-        for f in run_rules(mutated, rules=[rule], config={rule.name: {"minRetentionDays": 1}})
+    config = {"rds-instance-backup-retention": {"minRetentionDays": 10}}
+    failures = [f for f in _only(dep, "rds-instance-backup-retention", config=config) if f.status == "FAIL"]
+    assert failures, "a 7-day retention must fail a tightened floor of 10"
+    assert all(
+        "policy config minRetentionDays requires >= 10 (runbook 1.1: >= 7)" in f.message for f in failures
     )
 
 
-def test_advisory_enforcement_does_not_fail_the_exit_code(
-    deployments: dict[str, Deployment], tmp_path: Path
-) -> None:
+def test_the_runbook_threshold_is_named_as_the_runbook_s(deployments: dict[str, Deployment]) -> None:
     dep = copy.deepcopy(deployments["staging"].raw)
-    setting(RDS, "orchestrator", "copyTagsToSnapshot", False)(dep)
-    path = tmp_path / "export.json"
-    path.write_text(json.dumps(dep))
-    assert main(["check", "--deployment", str(path)]) == 1
-    config = tmp_path / "policy.json"
-    config.write_text(json.dumps({"rds-instance-copy-tags-to-snapshot": {"enforcementLevel": "advisory"}}))
-    assert main(["check", "--deployment", str(path), "--policy-config", str(config)]) == 0
+    setting(RDS, "orchestrator", "backupRetentionPeriod", 5)(dep)
+    [failure] = [f for f in _only(dep, "rds-instance-backup-retention") if f.status == "FAIL"]
+    assert failure.message.endswith(
+        "backup retention is 5 days; runbook 1.1 requires >= 7 (set backup_retention_period)"
+    )
 
 
-def test_hand_written_stack_export_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--deployment", str(FIXTURE), "--json"]) == 1
-    report = json.loads(capsys.readouterr().out)
-    failed = {f["check"] for f in report[str(FIXTURE)]["findings"] if f["status"] == "FAIL"}
-    assert "rds-instance-backup-retention" in failed and "kms-key-rotation" in failed
-    assert "s3-bucket-versioning" not in failed
+def test_a_threshold_below_the_runbook_floor_is_refused(deployments: dict[str, Deployment]) -> None:
+    with pytest.raises(BadInput, match=r"minRetentionDays: expected an integer >= 7 .*found 1"):
+        _only(
+            deployments["staging"].raw,
+            "rds-instance-backup-retention",
+            config={"rds-instance-backup-retention": {"minRetentionDays": 1}},
+        )
 
 
-def test_sarif_output_lists_failures(
-    deployments: dict[str, Deployment], capsys: pytest.CaptureFixture[str]
+def test_a_prod_export_without_environment_tags_still_gets_the_prod_rules(
+    deployments: dict[str, Deployment],
 ) -> None:
-    assert main(["check", "--deployment", str(FIXTURE), "--sarif"]) == 1
-    sarif = json.loads(capsys.readouterr().out)
-    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    dep = copy.deepcopy(deployments["prod"].raw)
+    for r in dep["deployment"]["resources"]:
+        for props in (r.get("inputs") or {}, r.get("outputs") or {}):
+            if isinstance(props.get("tags"), dict):
+                props["tags"].pop("maestro:environment", None)
+    setting(RDS, "routing", "deletionProtection", False)(dep)
+    failures = [f for f in _only(dep, "rds-instance-deletion-protection") if f.status == "FAIL"]
+    assert [f.resource_name for f in failures] == ["maestro-prod-db-routing-instance"]
+
+
+def test_prod_only_rules_are_not_applicable_on_staging_not_passed(deployments: dict[str, Deployment]) -> None:
+    results = _only(deployments["staging"].raw, "backup-vault-lock")
+    assert {r.status for r in results} == {"N/A"}
+    assert "applies to prod only" in results[0].message
+
+
+def test_an_environment_given_for_a_deployment_decides_the_prod_rules(
+    deployments: dict[str, Deployment],
+) -> None:
+    results = _only(deployments["staging"].raw, "backup-vault-lock", environment="prod")
+    assert any(r.status == "FAIL" and "lock is governance mode in prod" in r.message for r in results)
+
+
+def test_a_rule_does_not_pass_resources_it_does_not_judge(deployments: dict[str, Deployment]) -> None:
+    lifecycle = _only(deployments["staging"].raw, "s3-bucket-artifacts-lifecycle")
+    assert [r.resource_name for r in lifecycle if r.status == "PASS"] == ["maestro-staging-artifacts-bucket"]
+    daily = _only(deployments["prod"].raw, "scheduler-schedule-daily-config-backup")
+    assert [r.resource_name for r in daily if r.status == "PASS"] == ["maestro-prod-config-backup-schedule"]
+
+
+def test_a_disabled_lifecycle_rule_counts_for_nothing(deployments: dict[str, Deployment]) -> None:
+    dep = copy.deepcopy(deployments["staging"].raw)
+    edit(
+        LIFECYCLE,
+        "artifacts",
+        lambda r: r["inputs"]["rules"].append({"id": "off", "status": "Disabled", "expiration": {"days": 1}}),
+    )(dep)
+    assert {r.status for r in _only(dep, "s3-bucket-artifacts-lifecycle")} == {"PASS"}
+
+
+def test_an_asymmetric_key_is_not_applicable_to_rotation(deployments: dict[str, Deployment]) -> None:
+    dep = copy.deepcopy(deployments["staging"].raw)
+    setting(KEY, "keys-rds", "customerMasterKeySpec", "RSA_2048")(dep)
+    results = _only(dep, "kms-key-rotation")
+    [na] = [r for r in results if r.status == "N/A"]
+    assert na.resource_name == "maestro-staging-keys-rds" and "cannot rotate" in na.message
 
 
 @pytest.mark.parametrize(
-    ("content", "expected"),
+    ("policy", "mutation", "expected"),
     [
-        ("not json", "expected JSON from `pulumi stack export`, found invalid JSON"),
-        ('{"version": 3}', "expected a stack export with a `deployment` object, found no `deployment`"),
-        ('{"deployment": {}}', "deployment.resources: expected a list of resources"),
         (
-            '{"deployment": {"resources": [{"urn": "urn:pulumi:a::b::c::d"}]}}',
-            "deployment.resources[0].type: expected a non-empty type string, found None",
+            "rds-instance-backup-retention",
+            setting(RDS, "orchestrator", "backupRetentionPeriod", "abc"),
+            "'abc'",
+        ),
+        (
+            "kms-key-rotation",
+            setting(KEY, "keys-rds", "rotationPeriodInDays", "x"),
+            "'x' (not a number of days)",
+        ),
+        ("backup-plan-retention", setting(PLAN, "backup-plan", "rules.0.lifecycle.deleteAfter", [7]), "[7]"),
+        (
+            "s3-bucket-evidence-object-lock",
+            setting(LOCK, "evidence", "rule.defaultRetention.days", "90"),
+            "no default",
+        ),
+        (
+            "backup-vault-cmk-encryption",
+            setting("aws:backup/vault:Vault", "backup-vault", "kmsKeyArn", 5),
+            "not encrypted",
         ),
     ],
 )
-def test_broken_deployment_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+def test_a_wrong_type_is_a_finding_naming_the_value_not_a_crash(
+    deployments: dict[str, Deployment], policy: str, mutation: Mutation, expected: str
 ) -> None:
-    path = tmp_path / "broken.json"
-    path.write_text(content)
-    assert main(["check", "--deployment", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and expected in err, err
+    dep = copy.deepcopy(deployments["staging"].raw)
+    mutation(dep)
+    failures = [f for f in _only(dep, policy) if f.status == "FAIL"]
+    assert any(expected in f.message for f in failures), [f.message for f in failures]
 
 
-def test_missing_deployment_and_unknown_policy_config(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_suppression_tag_silences_one_resource_under_the_engine_and_offline(
+    deployments: dict[str, Deployment],
 ) -> None:
-    assert main(["check", "--deployment", str(tmp_path / "nope.json")]) == 2
-    config = tmp_path / "c.json"
-    config.write_text('{"no-such-policy": {}}')
-    assert main(["check", "--deployment", str(FIXTURE), "--policy-config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "no such file" in err and "no-such-policy: expected a policy name of the pack" in err
+    """The pack honours maestro:skip:<policy> itself, so `pulumi preview --policy-pack` agrees with check;
+    offline the violation is kept as SUPPRESSED with its reason."""
+    from pulumi_policy import ResourceValidationArgs
+
+    dep = copy.deepcopy(deployments["staging"].raw)
+    setting(RDS, "orchestrator", "copyTagsToSnapshot", False)(dep)
+    rule = next(r for r in RULES if r.name == "rds-instance-copy-tags-to-snapshot")
+
+    def engine_violations() -> list[str]:
+        [db] = [r for r in policy_resources(dep) if r.name == "maestro-staging-db-orchestrator-instance"]
+        found: list[str] = []
+        args = ResourceValidationArgs(db.resource_type, db.props, db.urn, db.name, db.opts, None, {})
+        rule.policy.validate(args, lambda message, urn=None: found.append(message))  # type: ignore[arg-type]
+        return found
+
+    assert engine_violations(), "the mutation must violate the rule"
+    reason = "snapshots are copied by AWS Backup"
+    setting(RDS, "orchestrator", "tags.maestro:skip:rds-instance-copy-tags-to-snapshot", reason)(dep)
+    assert engine_violations() == []
+    results = _only(dep, "rds-instance-copy-tags-to-snapshot")
+    assert not [r for r in results if r.status == "FAIL"]
+    [suppressed] = [r for r in results if r.status == "SUPPRESSED"]
+    assert suppressed.suppression == ("inSource", reason)
+    assert suppressed.resource_name == "maestro-staging-db-orchestrator-instance"

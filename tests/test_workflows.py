@@ -98,6 +98,21 @@ def test_preview_workflow_runs_the_policy_pack_per_stack_and_comments() -> None:
     assert any("backupctl check" in str(s.get("run", "")) for s in steps)
 
 
+def test_preview_workflow_writes_table_and_sarif_in_one_check_and_uploads_only_what_it_wrote() -> None:
+    text = (ROOT / ".github" / "workflows" / "preview.yml").read_text()
+    assert "|| true" not in text and "continue-on-error" not in text, "an exit 2 must fail the job"
+    steps = _workflow("preview.yml")["jobs"]["offline-check"]["steps"]
+    checks = [s for s in steps if "backupctl check" in str(s.get("run", ""))]
+    assert len(checks) == 1, "one check run writes every format"
+    command = checks[0]["run"].split()
+    out_dir = command[command.index("--output-file-path") + 1]
+    assert "sarif" in command[command.index("--output") + 1].split(",")
+    [upload] = [s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif@")]
+    sarif = f"{out_dir}/results_sarif.sarif"
+    assert upload["with"]["sarif_file"] == sarif
+    assert f"hashFiles('{sarif}') != ''" in upload["if"], "no upload of a SARIF that bad input never wrote"
+
+
 def test_deploy_workflow_puts_prod_behind_an_environment_after_staging_with_the_pack() -> None:
     jobs = _workflow("deploy.yml")["jobs"]
     assert jobs["prod"]["environment"] == "prod"

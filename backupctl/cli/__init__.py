@@ -16,10 +16,9 @@ import os
 import signal
 import sys
 import traceback
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
-
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from backupctl import __version__
 from backupctl.cli import adopt, backup, check, config, drill, kms, live
@@ -83,8 +82,14 @@ def _signals_unwind() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a key or value from the user's file (a "\r" in a JSON
+    key) must not split the one error line a script reads."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 def _error(text: str) -> None:
-    print(f"backupctl: error: {text}", file=sys.stderr, flush=True)
+    print(f"backupctl: error: {one_line(text)}", file=sys.stderr, flush=True)
 
 
 def _quiet_pipe() -> int:
@@ -95,6 +100,21 @@ def _quiet_pipe() -> int:
     return EXIT_PIPE
 
 
+def _aws_error(exc: Exception) -> str | None:
+    """The one line for an AWS failure, or None. botocore is only looked at when a command loaded it,
+    so the offline commands start without it."""
+    if "botocore.exceptions" not in sys.modules:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # noqa: PLC0415
+
+    if isinstance(exc, NoCredentialsError):
+        return "AWS credentials: expected a profile, environment variables or a role, found none"
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        # An AWS call failed for a reason the checks do not expect (access denied, throttled past retries).
+        return f"AWS: {exc}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     handler: Handler = args.handler
     try:
@@ -102,13 +122,6 @@ def run(args: argparse.Namespace) -> int:
             return handler(args)
     except (BadInput, RefusedError) as exc:
         _error(str(exc))
-        return 2
-    except NoCredentialsError:
-        _error("AWS credentials: expected a profile, environment variables or a role, found none")
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        # An AWS call failed for a reason the checks do not expect (access denied, throttled past retries).
-        _error(f"AWS: {exc}")
         return 2
     except KeyboardInterrupt:
         print("backupctl: interrupted (SIGINT)", file=sys.stderr, flush=True)
@@ -118,7 +131,12 @@ def run(args: argparse.Namespace) -> int:
         return 128 + stop.signum
     except BrokenPipeError:
         return _quiet_pipe()
-    except Exception as exc:  # a bug, not the user's mistake: never exit 1, which means "a check failed"
+    except Exception as exc:
+        aws = _aws_error(exc)
+        if aws is not None:
+            _error(aws)
+            return 2
+        # A bug, not the user's mistake: never exit 1, which means "a check failed".
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
         _error(f"internal error: {type(exc).__name__}: {exc} (a bug; set {DEBUG_ENV}=1 for the traceback)")

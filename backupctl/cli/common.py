@@ -8,18 +8,27 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backupctl.findings import Finding, exit_code, render_json, render_table, summary
 from backupctl.live import audit
-from backupctl.live.aws import S3
-from backupctl.live.session import Context
+
+if TYPE_CHECKING:  # boto3 and botocore are imported only by the commands that talk to AWS
+    from backupctl.live.session import Context
 
 
 def project_dir(args: argparse.Namespace) -> Path:
     from backupctl.offline.stackconfig import find_project_dir  # noqa: PLC0415
 
     return find_project_dir(Path(args.project_dir)) if args.project_dir else find_project_dir()
+
+
+def context(args: argparse.Namespace, required: Any) -> Context:
+    """The live commands' session and stack outputs (backupctl.live.session.context, imported on use so
+    that the offline commands start without boto)."""
+    from backupctl.live.session import context as make  # noqa: PLC0415
+
+    return make(args, required)
 
 
 def live_options() -> argparse.ArgumentParser:
@@ -74,6 +83,8 @@ def finish(
     )
     audit.emit(entry, ctx.args.audit_log)
     if store_audit:
+        from backupctl.live.aws import S3  # noqa: PLC0415
+
         S3(ctx.clients, ctx.region).put_bytes(
             str(ctx.outputs["configBucket"]),
             audit.audit_key(ctx.environment, entry),

@@ -7,13 +7,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backupctl.cli.common import audited, finish, live_options
+from backupctl.cli.common import audited, context, finish, live_options
 from backupctl.errors import BadInput, RefusedError
 from backupctl.findings import Finding, render_json
-from backupctl.inputs import parse_time
-from backupctl.live.session import Context, context
+
+if TYPE_CHECKING:
+    from backupctl.live.session import Context
 
 CONFIG_OUTPUTS = ("environment", "region", "configBucket", "keyArns", "parameterPaths", "secretsPrefix")
 SYMBOLS = {"add": "+", "change": "~", "remove": "-", "keep": "=", "retag": "~", "rotation": "~"}
@@ -82,6 +83,8 @@ def cmd_config_list(args: argparse.Namespace) -> int:
 
 
 def _parse_at(text: str) -> datetime:
+    from backupctl.inputs import parse_time  # noqa: PLC0415
+
     moment = parse_time(text, "--at", "a date or time like 2026-11-28 or 2026-11-28T06:00Z")
     if len(text) == 10:  # a bare date means the end of that day
         moment = moment.replace(hour=23, minute=59, second=59)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backupctl.cli.common import audited, finish, live_options
+from backupctl.cli.common import audited, context, finish, live_options
 from backupctl.errors import BadInput
 from backupctl.findings import Finding
-from backupctl.live.aws import S3, Kms
-from backupctl.live.session import Context, context
+
+if TYPE_CHECKING:
+    from backupctl.live.session import Context
 
 KMS_OUTPUTS = ("environment", "region", "configBucket", "keyArns")
 
@@ -29,6 +30,7 @@ def _key_arns(ctx: Context, purpose: str | None) -> dict[str, str]:
 
 
 def _validate(ctx: Context, arns: dict[str, str]) -> list[Finding]:
+    from backupctl.live.aws import S3, Kms  # noqa: PLC0415
     from backupctl.live.kmscheck import KeyValidation  # noqa: PLC0415
 
     return KeyValidation(
@@ -54,6 +56,8 @@ def cmd_kms_rotate_now(args: argparse.Namespace) -> int:
     ctx = context(args, KMS_OUTPUTS)
     arns = _key_arns(ctx, args.key)
     with audited(ctx, "kms rotate-now"):
+        from backupctl.live.aws import Kms  # noqa: PLC0415
+
         kms = Kms(ctx.clients, ctx.region)
         for purpose, arn in arns.items():
             print(f"rotating the {purpose} key {arn} now ...", file=sys.stderr)

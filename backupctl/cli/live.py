@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from backupctl.cli.common import audited, finish, live_options
-from backupctl.live.session import context
+from backupctl.cli.common import audited, context, finish, live_options
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -1,216 +1,219 @@
-"""Offline compliance check: the CrossGuard pack's own policy functions over a deployment.
+"""Offline compliance check: the CrossGuard pack's own policy functions over a deployment, with the
+engine's verdict (runbook 1-4 before anything is deployed).
 
-A deployment is any ``pulumi stack export`` (version 3) or a ``backupctl preview`` result. Each
-resource becomes pulumi-policy's own ``ResourceValidationArgs`` / ``PolicyResource`` (with parents,
-dependencies and property dependencies), so a policy behaves here as it does under the engine.
+Each resource becomes pulumi-policy's ``ResourceValidationArgs`` / ``PolicyResource`` (with parents,
+dependencies and property dependencies), so a policy behaves here as it does under the engine. The verdict
+is exact: a violation is FAIL under ``mandatory`` (and ``remediate``, which the engine reports as
+mandatory), WARN under ``advisory``; a ``disabled`` policy is SKIP; a rule that does not apply (a
+prod-only rule on staging, a resource it does not judge) is N/A, never PASS; a suppressed violation is
+SUPPRESSED with its reason. Only FAIL makes the exit code 1. A policy that raises on the deployment's
+values is bad input naming the policy and the resource, never a traceback and never a pass.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-)
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from backupctl.errors import BadInput
-from backupctl.findings import Finding
-from maestro_policies import RULES, Rule
+from backupctl.offline.deployment import ROOT_STACK, Target, policy_resources
+from backupctl.offline.policyconfig import PolicyConfig
+from backupctl.offline.suppressions import check_file_entries, check_tags
+from maestro_policies import RULES
+from maestro_policies._base import Rule
+from maestro_policies._scope import SCOPE, FileSuppression, Scope
+
+STATUSES = ("FAIL", "WARN", "SUPPRESSED", "PASS", "SKIP", "N/A")
+VIOLATION = {"mandatory": "FAIL", "remediate": "FAIL", "advisory": "WARN"}
 
 
-def load_deployment(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(str(path), "an existing deployment file", "no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(str(path), "JSON from `pulumi stack export`", f"invalid JSON ({exc})") from None
-    validate_deployment(data, str(path))
-    return data
+@dataclass(frozen=True)
+class Result:
+    """One verdict of one rule on one resource (``urn`` empty: on the stack as a whole)."""
+
+    status: str
+    rule: Rule
+    level: str
+    urn: str
+    message: str
+    resource_type: str = ""
+    suppression: tuple[str, str] | None = None  # (kind, reason)
+
+    @property
+    def resource_name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1] if self.urn else ""
+
+    @property
+    def check(self) -> str:
+        return self.rule.name
+
+    @property
+    def section(self) -> str:
+        return self.rule.section
+
+    @property
+    def resource(self) -> str:
+        """The URN, or "stack" for a finding about the stack as a whole (the old Finding's field)."""
+        return self.urn or "stack"
+
+    @property
+    def mandatory(self) -> bool:
+        return self.level in ("mandatory", "remediate")
 
 
-def validate_deployment(data: Any, where: str) -> None:
-    resources = data.get("deployment", {}).get("resources") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or not isinstance(data.get("deployment"), dict):
-        raise BadInput(
-            where,
-            "a stack export with a `deployment` object",
-            type(data).__name__ if not isinstance(data, dict) else "no `deployment`",
-        )
-    if not isinstance(resources, list):
-        raise BadInput(f"{where}: deployment.resources", "a list of resources", type(resources).__name__)
-    for index, resource in enumerate(resources):
-        if not isinstance(resource, dict):
-            raise BadInput(f"{where}: deployment.resources[{index}]", "an object", type(resource).__name__)
-        for key in ("urn", "type"):
-            if not isinstance(resource.get(key), str) or not resource[key]:
-                raise BadInput(
-                    f"{where}: deployment.resources[{index}].{key}",
-                    f"a non-empty {key} string",
-                    resource.get(key),
-                )
+@dataclass(frozen=True)
+class TargetReport:
+    target: Target
+    results: list[Result]
+    resources: int
 
 
-def _props(resource: Mapping[str, Any]) -> dict[str, Any]:
-    """Preview deployments hold inputs; a deployed stack's state is richer in outputs. Merge both."""
-    return {**(resource.get("outputs") or {}), **(resource.get("inputs") or {})}
+def _not_applicable(exc: Exception) -> str | None:
+    """The reason of pulumi-policy's not-applicable signal (``args.not_applicable``), else None."""
+    if type(exc).__name__ == "_NotApplicableError":
+        return str(getattr(exc, "reason", "") or "does not apply")
+    return None
 
 
-def _opts(resource: Mapping[str, Any]) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=bool(resource.get("protect")),
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-        parent=resource.get("parent"),
+def _crash(target: Target, rule: Rule, urn: str, exc: Exception) -> BadInput:
+    where = f"{target.file}: {urn.rsplit('::', 1)[-1] or 'the stack'}" if urn else target.file
+    return BadInput(
+        f"{where}: policy {rule.name}",
+        "resource properties of the shape `pulumi stack export` writes",
+        f"values it cannot read ({type(exc).__name__}: {exc})",
     )
 
 
-def _name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
+def _run(
+    target: Target, rule: Rule, resources: Sequence[PolicyResource], config: Mapping[str, Any]
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """(violations as (message, urn), not-applicable as {urn: reason}) of one rule."""
+    violations: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    if rule.stack_level:
+        try:
+            rule.policy.validate(
+                StackValidationArgs(list(resources), config),  # type: ignore[arg-type]
+                lambda message, urn=None: violations.append((message, urn or "")),
+            )
+        except Exception as exc:
+            reason = _not_applicable(exc)
+            if reason is None:
+                raise _crash(target, rule, "", exc) from None
+            skipped[""] = reason
+        return violations, skipped
+    for r in rule.subjects_in(resources):
+        args = ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None, config)
+        try:
+            rule.policy.validate(
+                args,  # type: ignore[arg-type]
+                lambda message, _urn=None, urn=r.urn: violations.append((message, urn)),
+            )
+        except Exception as exc:
+            reason = _not_applicable(exc)
+            if reason is None:
+                raise _crash(target, rule, r.urn, exc) from None
+            skipped[r.urn] = reason
+    return violations, skipped
 
 
-def policy_resources(deployment: Mapping[str, Any]) -> list[PolicyResource]:
-    raw = [
-        r
-        for r in deployment["deployment"]["resources"]
-        if r.get("custom", True) and not str(r["type"]).startswith("pulumi:providers:")
-    ]
-    by_urn: dict[str, PolicyResource] = {}
-    for r in raw:
-        by_urn[r["urn"]] = PolicyResource(
-            r["type"], _props(r), r["urn"], _name(r["urn"]), _opts(r), None, None, [], {}
+def judge(
+    target: Target, rule: Rule, resources: Sequence[PolicyResource], config: PolicyConfig
+) -> list[Result]:
+    """Every verdict of ``rule`` on ``target``."""
+    level = config.level(rule)
+    if level == "disabled":
+        return [Result("SKIP", rule, level, "", f"disabled by {config.level_source(rule)}")]
+    scope = SCOPE.get()
+    before = len(scope.suppressed) if scope is not None else 0
+    violations, skipped = _run(target, rule, resources, config.properties.get(rule.name, {}))
+    types = {r.urn: r.resource_type for r in resources}
+    results = [Result(VIOLATION[level], rule, level, urn, msg, types.get(urn, "")) for msg, urn in violations]
+    for s in scope.suppressed[before:] if scope is not None else []:
+        results.append(
+            Result("SUPPRESSED", rule, level, s.urn, s.message, types.get(s.urn, ""), (s.kind, s.reason))
         )
-    for r in raw:
-        resource = by_urn[r["urn"]]
-        resource.parent = by_urn.get(r.get("parent") or "")
-        resource.dependencies = [by_urn[d] for d in r.get("dependencies") or [] if d in by_urn]
-        resource.property_dependencies = {
-            k: [by_urn[d] for d in v if d in by_urn] for k, v in (r.get("propertyDependencies") or {}).items()
-        }
-    return list(by_urn.values())
+    results += [
+        Result("N/A", rule, level, urn, reason, types.get(urn, "")) for urn, reason in skipped.items()
+    ]
+    if "" in skipped:
+        return results
+    judged = {r.urn for r in results}
+    results += [
+        Result(
+            "PASS",
+            rule,
+            level,
+            r.urn,
+            f"{r.resource_type.split(':')[-1]} `{r.name}`: {rule.text}",
+            r.resource_type,
+        )
+        for r in rule.subjects_in(resources)
+        if r.urn not in judged
+    ]
+    if not results:
+        results.append(Result("N/A", rule, level, "", "nothing in the stack that this rule applies to"))
+    return results
 
 
-def _mandatory(rule: Rule, levels: Mapping[str, str]) -> bool:
-    level = levels.get(rule.name) or (rule.policy.enforcement_level or EnforcementLevel.MANDATORY).value
-    return level == EnforcementLevel.MANDATORY.value
+def evaluate(
+    target: Target,
+    *,
+    config: PolicyConfig | None = None,
+    rules: Sequence[Rule] = RULES,
+    suppressions: Sequence[FileSuppression] = (),
+) -> TargetReport:
+    """Every rule over ``target``, with its environment and suppressions in scope."""
+    config = config or PolicyConfig()
+    resources = policy_resources(target.deployment)
+    check_tags(resources, target.environment, target.file)
+    check_file_entries(suppressions, target.environment, rules)
+    token = SCOPE.set(Scope(target.environment, suppressions))
+    try:
+        results = [result for rule in rules for result in judge(target, rule, resources, config)]
+    finally:
+        SCOPE.reset(token)
+    counted = sum(1 for r in target.resources if r.get("custom", True) and r["type"] != ROOT_STACK)
+    return TargetReport(target, results, counted)
+
+
+def exit_code(reports: Sequence[TargetReport], *, soft_fail: bool = False) -> int:
+    """0 clean (or ``--soft-fail``), 1 when a mandatory policy failed; WARN, SUPPRESSED never count."""
+    failed = any(r.status == "FAIL" for report in reports for r in report.results)
+    return 1 if failed and not soft_fail else 0
+
+
+def counts(results: Sequence[Result]) -> dict[str, int]:
+    keys = {
+        "PASS": "passed",
+        "FAIL": "failed",
+        "WARN": "warnings",
+        "SUPPRESSED": "suppressed",
+        "SKIP": "skipped",
+    }
+    totals = dict.fromkeys([*keys.values(), "notApplicable"], 0)
+    for r in results:
+        totals[keys.get(r.status, "notApplicable")] += 1
+    return totals
 
 
 def run_rules(
     deployment: Mapping[str, Any],
     *,
-    config: Mapping[str, Mapping[str, Any]] | None = None,
+    config: Mapping[str, Any] | None = None,
     rules: Sequence[Rule] = RULES,
     stack: str = "",
-) -> list[Finding]:
-    """Every rule over every resource; a PASS for each targeted resource that drew no violation."""
-    config = config or {}
-    levels = {k: v.get("enforcementLevel", "") for k, v in config.items() if isinstance(v, Mapping)}
-    resources = policy_resources(deployment)
-    findings: list[Finding] = []
-    for rule in rules:
-        if levels.get(rule.name) == "disabled":
-            continue
-        rule_config = {k: v for k, v in (config.get(rule.name) or {}).items() if k != "enforcementLevel"}
-        violations: list[tuple[str, str | None]] = []
-        record = violations.append
-        if isinstance(rule.policy, ResourceValidationPolicy):
-            for r in resources:
-                if r.resource_type not in rule.targets:
-                    continue
-                args = ResourceValidationArgs(
-                    r.resource_type, r.props, r.urn, r.name, r.opts, None, rule_config
-                )
-                rule.policy.validate(
-                    args, lambda message, _urn=None, urn=r.urn, sink=record: sink((message, urn))
-                )
-        else:
-            rule.policy.validate(
-                StackValidationArgs(resources, rule_config),
-                lambda message, urn=None, sink=record: sink((message, urn)),
-            )
-        mandatory = _mandatory(rule, levels)
-        failed = {urn for _, urn in violations}
-        for message, urn in violations:
-            findings.append(
-                Finding("FAIL", rule.section, rule.name, urn or f"stack {stack}".strip(), message, mandatory)
-            )
-        for r in resources:
-            if r.resource_type in rule.targets and r.urn not in failed:
-                findings.append(
-                    Finding(
-                        "PASS",
-                        rule.section,
-                        rule.name,
-                        r.urn,
-                        f"{r.resource_type.split(':')[-1]} `{r.name}`: {rule.policy.description}",
-                        mandatory,
-                    )
-                )
-    return findings
+    environment: str | None = None,
+) -> list[Result]:
+    """The verdicts of ``rules`` on one deployment, for tests and benchmarks: ``config`` is a policy
+    config document (as in a --policy-config file), the environment defaults to the stack name."""
+    from backupctl.offline.deployment import stack_name  # noqa: PLC0415
+    from backupctl.offline.policyconfig import parse_policy_config  # noqa: PLC0415
 
-
-def load_policy_config(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(path, "an existing policy config file", "no such file") from None
-    except json.JSONDecodeError as exc:
-        raise BadInput(
-            path, "JSON policy config (policy name -> settings)", f"invalid JSON ({exc})"
-        ) from None
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise BadInput(path, "an object of policy name -> settings object", type(data).__name__)
-    known = {rule.name for rule in RULES}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BadInput(f"{path}: {unknown[0]}", "a policy name of the pack", unknown[0])
-    return data
-
-
-def sarif(findings: Sequence[Finding]) -> dict[str, Any]:
-    """SARIF 2.1.0 for code-scanning upload: one result per failure."""
-    return {
-        "version": "2.1.0",
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "backupctl",
-                        "rules": [
-                            {"id": r.name, "shortDescription": {"text": r.policy.description}} for r in RULES
-                        ],
-                    }
-                },
-                "results": [
-                    {
-                        "ruleId": f.check,
-                        "level": "error" if f.mandatory else "warning",
-                        "message": {"text": f.message},
-                        "locations": [
-                            {
-                                "physicalLocation": {"artifactLocation": {"uri": "Pulumi.yaml"}},
-                                "logicalLocations": [{"fullyQualifiedName": f.resource}],
-                            }
-                        ],
-                    }
-                    for f in findings
-                    if f.status == "FAIL"
-                ],
-            }
-        ],
-    }
+    parsed = parse_policy_config(dict(config or {}), "(inline)", rules)
+    name = stack or stack_name(deployment)
+    target = Target("stack", name, f"Pulumi.{name}.yaml", environment or stack_name(deployment), deployment)
+    return evaluate(target, config=parsed, rules=rules).results

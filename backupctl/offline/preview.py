@@ -5,20 +5,29 @@ The result has the shape of ``pulumi stack export`` (version 3): ``deployment.re
 ``inputs``, ``outputs``, ``protect``, ``retainOnDelete`` (and ``ignoreChanges`` where set), the root
 stack first with the exports.
 Several stacks can be previewed in one process; each gets a fresh runtime and root stack.
+
+Speed: ``import pulumi_aws.s3`` runs that package's ``__init__``, which imports every one of its ~70
+resource modules; the program uses a few. Offline, each pulumi_aws service package is replaced by a
+``LazyPackage`` that imports a resource module when the program first names one of its classes (the same
+class objects, so the program is unchanged); under the real engine the program imports as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import re
 import runpy
 import sys
+import types
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_aws
 from google.protobuf import empty_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
@@ -34,6 +43,75 @@ SPECIAL_SIG = "4dabf18193072939515e22adb298388d"
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 _ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+class LazyPackage(types.ModuleType):
+    """A pulumi_aws service package whose attributes are imported one resource module at a time:
+    ``Bucket`` from ``bucket.py``, ``BucketVersioningArgs`` from ``bucket_versioning.py`` (or
+    ``_inputs.py``), ``get_policy_document_output`` from ``get_policy_document.py``; anything else loads
+    the package's real ``__init__`` into this module, so every name still resolves."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        base = re.sub(r"_output$", "", re.sub(r"(Args|ArgsDict)$", "", name))
+        for module in dict.fromkeys((name, _snake(base), "_inputs", "outputs", "_enums")):
+            full = f"{self.__name__}.{module}"
+            if importlib.util.find_spec(full) is None:
+                continue
+            loaded = importlib.import_module(full)
+            value = loaded if module == name else getattr(loaded, name, None)
+            if value is not None:
+                setattr(self, name, value)
+                return value
+        self._load_everything()
+        return self.__dict__[name] if name in self.__dict__ else super().__getattribute__(name)
+
+    def _load_everything(self) -> None:
+        spec = importlib.util.spec_from_file_location(
+            self.__name__, f"{self.__path__[0]}/__init__.py", submodule_search_locations=list(self.__path__)
+        )
+        if spec is not None and spec.loader is not None:
+            spec.loader.exec_module(self)
+
+
+def install_lazy_packages() -> None:
+    """Replace every not-yet-loaded pulumi_aws service package with a LazyPackage."""
+    root = Path(pulumi_aws.__path__[0])
+    for entry in root.iterdir():
+        name = f"pulumi_aws.{entry.name}"
+        if not (entry / "__init__.py").is_file() or isinstance(sys.modules.get(name), LazyPackage):
+            continue
+        current = sys.modules.get(name)
+        if current is not None and type(current).__name__ != "_LazyModule":
+            continue  # already imported for real (not just the root's lazy placeholder): keep it
+        package = LazyPackage(name)
+        package.__path__ = [str(entry)]
+        package.__package__ = name
+        package.__spec__ = importlib.util.spec_from_loader(name, loader=None, is_package=True)
+        package.__spec__.submodule_search_locations = package.__path__  # type: ignore[union-attr]
+        sys.modules[name] = package
+        setattr(pulumi_aws, entry.name, package)
+
+
+install_lazy_packages()
+
+
+def _no_stack_traces() -> None:
+    """Pulumi records the Python stack of every resource registration for the engine's messages; the
+    mocks never read it, and walking the stack is a twentieth of a preview."""
+    from pulumi.runtime import resource as runtime_resource  # noqa: PLC0415
+    from pulumi.runtime.proto import source_pb2  # noqa: PLC0415
+
+    if hasattr(runtime_resource, "_get_stack_trace"):
+        runtime_resource._get_stack_trace = source_pb2.StackTrace  # type: ignore[attr-defined]
+
+
+_no_stack_traces()
 
 
 def _plain(value: Any) -> Any:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -23,6 +23,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from maestro_policies._scope import environment, is_prod, scoped, stack_of
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"
@@ -50,18 +52,52 @@ KMS_VALIDATE_HANDLER = "backupctl.handlers.kms_validate"
 AWS_MANAGED_KEY = re.compile(r"(^|:)alias/aws/")
 
 
+ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")  # exactly what the engine accepts
+# SARIF security-severity scores code scanning maps to critical/high/medium/low.
+SEVERITY_SCORES = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+Subjects = Callable[[Sequence[PolicyResource]], Iterable[PolicyResource]]
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A policy plus what the offline runner needs: its runbook section, controls and target types."""
+    """A policy plus what the offline runner needs: its runbook section, controls, the resources it
+    judges (``subjects``, default: every resource of a ``targets`` type), whether it applies to prod
+    only, whether a suppression may silence it in prod, and its severity for code scanning."""
 
     policy: ResourceValidationPolicy | StackValidationPolicy
     section: str
     controls: tuple[str, ...]
     targets: tuple[str, ...]
+    text: str = ""
+    prod_only: bool = False
+    suppressible: bool = True
+    severity: str = "high"
+    subjects: Subjects | None = None
 
     @property
     def name(self) -> str:
         return self.policy.name
+
+    @property
+    def level(self) -> str:
+        level = self.policy.enforcement_level
+        return level.value if level is not None else EnforcementLevel.MANDATORY.value
+
+    @property
+    def config(self) -> dict[str, dict[str, Any]]:
+        """The policy's config keys and their JSON schemas (default, minimum, maximum, description)."""
+        schema = self.policy.config_schema
+        return dict(schema.properties) if schema is not None else {}
+
+    @property
+    def stack_level(self) -> bool:
+        return isinstance(self.policy, StackValidationPolicy)
+
+    def subjects_in(self, resources: Sequence[PolicyResource]) -> list[PolicyResource]:
+        """The resources this rule gives a verdict on; the others of its types are not applicable."""
+        if self.subjects is not None:
+            return list(self.subjects(resources))
+        return [r for r in resources if r.resource_type in self.targets]
 
 
 def describe(text: str, section: str, controls: Sequence[str]) -> str:
@@ -79,15 +115,31 @@ def _rule(
     validate: Any,
     config: Mapping[str, Any] | None,
     level: EnforcementLevel,
+    extra: Mapping[str, Any],
 ) -> Rule:
+    prod_only = bool(extra.get("prod_only", False))
+    suppressible = bool(extra.get("suppressible", True))
     policy = kind(
         name=name,
         description=describe(text, section, controls),
-        validate=validate,
+        validate=scoped(name, validate, prod_only=prod_only, suppressible=suppressible),
         enforcement_level=level,
         config_schema=PolicyConfigSchema(properties=dict(config)) if config else None,
     )
-    return Rule(policy, section, tuple(controls), tuple(targets))
+    severity = extra.get("severity") or ("critical" if not suppressible else "high")
+    if level == EnforcementLevel.ADVISORY and not extra.get("severity"):
+        severity = "medium"
+    return Rule(
+        policy,
+        section,
+        tuple(controls),
+        tuple(targets),
+        text=text,
+        prod_only=prod_only,
+        suppressible=suppressible,
+        severity=severity,
+        subjects=extra.get("subjects"),
+    )
 
 
 def resource_rule(
@@ -99,8 +151,12 @@ def resource_rule(
     validate: Any,
     config: Mapping[str, Any] | None = None,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    **extra: Any,
 ) -> Rule:
-    return _rule(ResourceValidationPolicy, name, text, section, controls, targets, validate, config, level)
+    """A rule run once per resource. ``extra``: ``prod_only``, ``suppressible``, ``severity``."""
+    return _rule(
+        ResourceValidationPolicy, name, text, section, controls, targets, validate, config, level, extra
+    )
 
 
 def stack_rule(
@@ -112,21 +168,71 @@ def stack_rule(
     validate: Any,
     config: Mapping[str, Any] | None = None,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    **extra: Any,
 ) -> Rule:
-    return _rule(StackValidationPolicy, name, text, section, controls, targets, validate, config, level)
+    """A rule over the whole stack. ``extra``: ``prod_only``, ``suppressible``, ``severity`` and
+    ``subjects`` (the resources it judges, when narrower than its target types)."""
+    return _rule(
+        StackValidationPolicy, name, text, section, controls, targets, validate, config, level, extra
+    )
 
 
-def threshold_schema(default: int, floor: int, why: str) -> dict[str, Any]:
-    return {"type": "integer", "default": default, "minimum": floor, "description": why}
+def threshold_schema(
+    default: int, floor: int, why: str, maximum: int | None = None, *, ceiling: bool = False
+) -> dict[str, Any]:
+    """A tunable threshold: it may be tightened from the runbook's value, never loosened. ``floor`` is a
+    minimum (or, with ``ceiling``, ``default`` is the maximum and ``floor`` the lowest sensible value)."""
+    schema: dict[str, Any] = {"type": "integer", "default": default, "minimum": floor, "description": why}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    if ceiling:
+        schema["maximum"] = default
+    return schema
 
 
 def threshold(args: ResourceValidationArgs | StackValidationArgs, key: str, default: int, floor: int) -> int:
     """A tuned threshold from policy config, never below the runbook's floor."""
     value = args.get_config().get(key, default)
-    try:
-        return max(int(value), floor)
-    except (TypeError, ValueError):
-        return default
+    number_ = number(value)
+    return max(int(number_), floor) if number_ is not None else default
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A threshold and the words that say where it came from (the runbook, or the policy config)."""
+
+    value: int
+    phrase: str
+
+
+def limit(
+    args: ResourceValidationArgs | StackValidationArgs, key: str, default: int, section: str, op: str = ">="
+) -> Limit:
+    """``key`` from the policy config (validated against the schema before any policy runs), else the
+    runbook's ``default``; the phrase names the source: "runbook 1.1 requires >= 7" or "policy config
+    minRetentionDays requires >= 10 (runbook 1.1: >= 7)"."""
+    value = number(args.get_config().get(key, default))
+    if value is None or int(value) == default:
+        return Limit(default, f"runbook {section} requires {op} {default}")
+    return Limit(
+        int(value), f"policy config {key} requires {op} {int(value)} (runbook {section}: {op} {default})"
+    )
+
+
+def number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (strings, booleans, objects)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def days(value: Any) -> str:
+    """``value`` days in words: "1 day", "7 days", or the value found when it is not a number."""
+    count = number(value)
+    if count is None:
+        return f"{value!r} (not a number of days)"
+    shown = int(count) if count.is_integer() else count
+    return f"{shown} day" if shown == 1 else f"{shown} days"
 
 
 def get(props: Mapping[str, Any] | None, *path: str | int, default: Any = None) -> Any:
@@ -150,12 +256,6 @@ def tags(props: Mapping[str, Any]) -> Mapping[str, str]:
 
 def label(resource: PolicyResource | ResourceValidationArgs) -> str:
     return f"{resource.resource_type.split(':')[-1]} `{resource.name}`"
-
-
-def is_prod(resources: Iterable[PolicyResource] | Mapping[str, Any]) -> bool:
-    if isinstance(resources, Mapping):
-        return tags(cast(Mapping[str, Any], resources)).get("maestro:environment") == "prod"
-    return any(tags(r.props).get("maestro:environment") == "prod" for r in resources)
 
 
 def of_type(resources: Iterable[PolicyResource], token: str) -> list[PolicyResource]:
@@ -201,14 +301,21 @@ def as_list(value: Any) -> list[Any]:
 
 def schedules_invoking(resources: Sequence[Any], handler: str) -> list[Any]:
     """The Scheduler schedules whose target is a Lambda function running ``handler``."""
+    return list(dict.fromkeys(s for s, _ in invocations(resources, handler)))
+
+
+def invocations(resources: Sequence[Any], handler: str) -> list[tuple[Any, Any]]:
+    """(schedule, function) for each Scheduler schedule whose target is a function running ``handler``."""
     functions = [f for f in of_type(resources, FUNCTION) if get(f.props, "handler") == handler]
-    targets = {get(f.props, "arn") for f in functions} | {f.urn for f in functions}
-    return [
-        s
-        for s in of_type(resources, SCHEDULE)
-        if get(s.props, "target", "arn") in targets
-        or any(d.urn in targets for d in s.property_dependencies.get("target", []))
-    ]
+    found = []
+    for schedule in of_type(resources, SCHEDULE):
+        arn = get(schedule.props, "target", "arn")
+        deps = {d.urn for d in schedule.property_dependencies.get("target", [])}
+        for function in functions:
+            if (isinstance(arn, str) and arn and arn == get(function.props, "arn")) or function.urn in deps:
+                found.append((schedule, function))
+                break
+    return found
 
 
 def cron_kind(expression: str) -> str:
@@ -235,4 +342,4 @@ def cron_kind(expression: str) -> str:
     return "other"
 
 
-__all__ = ["ReportViolation"]
+__all__ = ["ReportViolation", "environment", "is_prod", "stack_of"]

@@ -2,53 +2,54 @@
 
 from __future__ import annotations
 
+from maestro_policies._backup import kept_days, kind_of, rules_of
 from maestro_policies._base import (
     BACKUP_PLAN,
-    as_list,
-    cron_kind,
+    days,
     get,
+    limit,
     of_type,
     stack_rule,
-    threshold,
     threshold_schema,
 )
 
 DAILY_DAYS = 7  # runbook 1.1 daily snapshots, 7 days
 WEEKLY_DAYS = 30  # runbook 1.1 weekly basebackups, 30 days
+MAX_DAYS = 36500  # a hundred years: anything longer is a typo
+
+
+def _plans_with_schedules(resources):  # type: ignore[no-untyped-def]
+    return [
+        p for p in of_type(resources, BACKUP_PLAN) if {kind_of(r) for r in rules_of(p)} & {"daily", "weekly"}
+    ]
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    daily_min = threshold(args, "dailyRetentionDays", DAILY_DAYS, DAILY_DAYS)
-    weekly_min = threshold(args, "weeklyRetentionDays", WEEKLY_DAYS, WEEKLY_DAYS)
-    plans = of_type(args.resources, BACKUP_PLAN)
-    best = {"daily": 0, "weekly": 0}
-    for plan in plans:
-        for rule in as_list(get(plan.props, "rules")):
-            if get(rule, "enableContinuousBackup", default=False):
+    needed = {
+        "daily": limit(args, "dailyRetentionDays", DAILY_DAYS, "1.1"),
+        "weekly": limit(args, "weeklyRetentionDays", WEEKLY_DAYS, "1.1"),
+    }
+    best = {"daily": 0.0, "weekly": 0.0}
+    for plan in of_type(args.resources, BACKUP_PLAN):
+        for rule in rules_of(plan):
+            kind = kind_of(rule)
+            if kind not in best:
                 continue
-            kind = cron_kind(str(get(rule, "schedule", default="")))
-            keep = get(rule, "lifecycle", "deleteAfter", default=0) or 0
-            if kind in best:
-                best[kind] = max(best[kind], keep)
-                needed = daily_min if kind == "daily" else weekly_min
-                if keep and keep < needed:
-                    report_violation(
-                        f"backup plan `{plan.name}` rule `{get(rule, 'ruleName')}` keeps recovery "
-                        f"points {keep} days; runbook 1.1 requires >= {needed}",
-                        plan.urn,
-                    )
-    if best["daily"] < daily_min:
-        report_violation(
-            f"no AWS Backup rule runs daily and keeps >= {daily_min} days (runbook 1.1); add a daily "
-            "rule with lifecycle.delete_after",
-            None,
-        )
-    if best["weekly"] < weekly_min:
-        report_violation(
-            f"no AWS Backup rule runs weekly and keeps >= {weekly_min} days (runbook 1.1); add a "
-            "weekly rule with lifecycle.delete_after",
-            None,
-        )
+            keep = kept_days(get(rule, "lifecycle"))
+            if keep is None or keep < needed[kind].value:
+                report_violation(
+                    f"backup plan `{plan.name}` rule `{get(rule, 'ruleName')}` keeps recovery points "
+                    f"{days(get(rule, 'lifecycle', 'deleteAfter'))}; {needed[kind].phrase}",
+                    plan.urn,
+                )
+            best[kind] = max(best[kind], keep or 0.0)
+    for kind, what in (("daily", "daily"), ("weekly", "weekly")):
+        if best[kind] < needed[kind].value:
+            report_violation(
+                f"no AWS Backup rule runs {what} and keeps its recovery points long enough "
+                f"({needed[kind].phrase} days); add a {what} rule with lifecycle.delete_after",
+                None,
+            )
 
 
 RULE = stack_rule(
@@ -59,7 +60,9 @@ RULE = stack_rule(
     (BACKUP_PLAN,),
     validate,
     config={
-        "dailyRetentionDays": threshold_schema(DAILY_DAYS, DAILY_DAYS, "floor 7, runbook 1.1"),
-        "weeklyRetentionDays": threshold_schema(WEEKLY_DAYS, WEEKLY_DAYS, "floor 30, runbook 1.1"),
+        "dailyRetentionDays": threshold_schema(DAILY_DAYS, DAILY_DAYS, "floor 7, runbook 1.1", MAX_DAYS),
+        "weeklyRetentionDays": threshold_schema(WEEKLY_DAYS, WEEKLY_DAYS, "floor 30, runbook 1.1", MAX_DAYS),
     },
+    suppressible=False,
+    subjects=_plans_with_schedules,
 )

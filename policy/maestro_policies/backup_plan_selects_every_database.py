@@ -1,43 +1,44 @@
-"""backup-plan-selects-every-database: no database is left out of AWS Backup (runbook 1.1)."""
+"""backup-plan-selects-every-database: every database is selected into a plan that has both the daily
+and the weekly rule (runbook 1.1).
+
+A selection feeds exactly one plan; a database picked only by the continuous (PITR) plan, or by a plan
+that lost its weekly rule, is not protected as the runbook requires even though it is "selected"."""
 
 from __future__ import annotations
 
-from maestro_policies._base import (
-    BACKUP_SELECTION,
-    RDS_INSTANCE,
-    as_list,
-    get,
-    label,
-    of_type,
-    stack_rule,
-    tags,
-)
+from maestro_policies._backup import kind_of, plan_of, rules_of, selects
+from maestro_policies._base import BACKUP_SELECTION, RDS_INSTANCE, label, of_type, stack_rule
+
+NEEDED = ("daily", "weekly")  # runbook 1.1: daily snapshots and weekly basebackups
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    selections = of_type(args.resources, BACKUP_SELECTION)
-    for db in of_type(args.resources, RDS_INSTANCE):
-        db_tags, arn = tags(db.props), get(db.props, "arn")
-        chosen = False
-        for selection in selections:
-            by_tag = any(
-                get(t, "type", default="STRINGEQUALS") == "STRINGEQUALS"
-                and db_tags.get(get(t, "key")) == get(t, "value")
-                for t in as_list(get(selection.props, "selectionTags"))
-            )
-            by_arn = arn is not None and arn in as_list(get(selection.props, "resources"))
-            chosen = chosen or by_tag or by_arn
-        if not chosen:
+    resources = list(args.resources)
+    selections = of_type(resources, BACKUP_SELECTION)
+    for db in of_type(resources, RDS_INSTANCE):
+        mine = [s for s in selections if selects(s, db)]
+        if not mine:
             report_violation(
                 f"{label(db)} is not selected by any AWS Backup selection; tag it "
                 "maestro:backup=true or add its ARN to a selection (runbook 1.1)",
+                db.urn,
+            )
+            continue
+        plans = [p for p in (plan_of(resources, s) for s in mine) if p is not None]
+        kinds = {kind_of(rule) for plan in plans for rule in rules_of(plan)}
+        missing = [k for k in NEEDED if k not in kinds]
+        if missing:
+            fed = ", ".join(f"`{p.name}`" for p in plans) or "no plan in the stack"
+            report_violation(
+                f"{label(db)} is selected into {fed}, which has no {' and no '.join(missing)} rule; "
+                "select it into the plan with the daily and weekly rules (runbook 1.1)",
                 db.urn,
             )
 
 
 RULE = stack_rule(
     "backup-plan-selects-every-database",
-    "every RDS instance is selected by an AWS Backup plan",
+    "every RDS instance is selected into a plan with daily and weekly rules",
     "1.1",
     ("Backup.2",),
     (RDS_INSTANCE,),

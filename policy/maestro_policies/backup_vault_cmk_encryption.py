@@ -9,7 +9,7 @@ def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
     if args.resource_type != BACKUP_VAULT:
         return
     key = get(args.props, "kmsKeyArn", default="")
-    if not key or AWS_MANAGED_KEY.search(key):
+    if not isinstance(key, str) or not key or AWS_MANAGED_KEY.search(key):
         report_violation(
             f"{label(args)} is not encrypted with a customer-managed key (set kms_key_arn)", None
         )

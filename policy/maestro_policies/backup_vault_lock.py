@@ -1,13 +1,13 @@
-"""backup-vault-lock: prod vaults carry a compliance-mode vault lock (runbook 1.1, nothing lost)."""
+"""backup-vault-lock: prod vaults carry a compliance-mode vault lock (runbook 1.1, nothing lost).
+
+Prod-only: decided by the stack (its environment or name), not by a resource tag."""
 
 from __future__ import annotations
 
-from maestro_policies._base import BACKUP_VAULT, VAULT_LOCK, get, is_prod, label, of_type, refers, stack_rule
+from maestro_policies._base import BACKUP_VAULT, VAULT_LOCK, get, label, number, of_type, refers, stack_rule
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    if not is_prod(args.resources):
-        return
     locks = of_type(args.resources, VAULT_LOCK)
     for vault in of_type(args.resources, BACKUP_VAULT):
         mine = [lock for lock in locks if refers(lock, vault, "backupVaultName", "name")]
@@ -17,7 +17,7 @@ def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
                 "compliance mode (changeable_for_days)",
                 vault.urn,
             )
-        elif not any(get(lock.props, "changeableForDays") for lock in mine):
+        elif not any(number(get(lock.props, "changeableForDays")) for lock in mine):
             report_violation(
                 f"{label(vault)} lock is governance mode in prod; set changeable_for_days so it "
                 "becomes compliance mode",
@@ -32,4 +32,6 @@ RULE = stack_rule(
     ("Backup.3",),
     (BACKUP_VAULT,),
     validate,
+    prod_only=True,
+    suppressible=False,
 )

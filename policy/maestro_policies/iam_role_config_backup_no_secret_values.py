@@ -20,7 +20,7 @@ VALUE_ACTIONS = ("secretsmanager:getsecretvalue", "secretsmanager:batchgetsecret
 
 
 def _grants_values(statement) -> bool:  # type: ignore[no-untyped-def]
-    if statement.get("Effect") != "Allow":
+    if statement.get("Effect") != "Allow":  # an explicit Deny of the values is what the design adds
         return False
     for action in (str(a).lower() for a in as_list(statement.get("Action"))):
         if (
@@ -29,6 +29,11 @@ def _grants_values(statement) -> bool:  # type: ignore[no-untyped-def]
         ):
             return True
     return False
+
+
+def _roles(resources):  # type: ignore[no-untyped-def]
+    functions = [f for f in of_type(resources, FUNCTION) if get(f.props, "handler") == CONFIG_BACKUP_HANDLER]
+    return [r for r in of_type(resources, ROLE) if any(refers(f, r, "role", "arn") for f in functions)]
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
@@ -69,4 +74,5 @@ RULE = stack_rule(
     (),
     (FUNCTION,),
     validate,
+    subjects=_roles,
 )

@@ -9,13 +9,13 @@ def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
     if args.resource_type != RDS_INSTANCE:
         return
     key = get(args.props, "kmsKeyId", default="")
-    if not get(args.props, "storageEncrypted", default=False):
+    if get(args.props, "storageEncrypted", default=False) is not True:
         report_violation(
             f"{label(args)} storage is not encrypted; runbook 1.1 requires a KMS CMK "
             "(set storage_encrypted and kms_key_id)",
             None,
         )
-    elif not key or AWS_MANAGED_KEY.search(key):
+    elif not isinstance(key, str) or not key or AWS_MANAGED_KEY.search(key):
         report_violation(
             f"{label(args)} uses the AWS-managed key; runbook 1.1 requires a customer-managed key "
             "(set kms_key_id to a CMK ARN)",

@@ -6,7 +6,10 @@ from maestro_policies._base import RDS_INSTANCE, get, label, resource_rule
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    if args.resource_type == RDS_INSTANCE and not get(args.props, "copyTagsToSnapshot", default=False):
+    if (
+        args.resource_type == RDS_INSTANCE
+        and get(args.props, "copyTagsToSnapshot", default=False) is not True
+    ):
         report_violation(
             f"{label(args)} does not copy tags to snapshots (set copy_tags_to_snapshot=True)", None
         )

@@ -1,14 +1,16 @@
-"""rds-instance-deletion-protection: prod databases cannot be deleted by accident (nothing lost)."""
+"""rds-instance-deletion-protection: prod databases cannot be deleted by accident (nothing lost).
+
+Prod-only: decided by the stack (its environment or name), not by a resource tag."""
 
 from __future__ import annotations
 
-from maestro_policies._base import RDS_INSTANCE, get, is_prod, label, resource_rule
+from maestro_policies._base import RDS_INSTANCE, get, label, resource_rule
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    if args.resource_type != RDS_INSTANCE or not is_prod(args.props):
+    if args.resource_type != RDS_INSTANCE:
         return
-    if not get(args.props, "deletionProtection", default=False):
+    if get(args.props, "deletionProtection", default=False) is not True:
         report_violation(
             f"{label(args)} has no deletion protection in prod (set deletion_protection=True)", None
         )
@@ -21,4 +23,6 @@ RULE = resource_rule(
     ("RDS.8", "CKV_AWS_293"),
     (RDS_INSTANCE,),
     validate,
+    prod_only=True,
+    suppressible=False,
 )

@@ -1,37 +1,41 @@
 """s3-bucket-artifacts-lifecycle: ``artifacts/`` to STANDARD_IA at 30 d, GLACIER at 90 d, expired at 180 d,
-with noncurrent-version expiration and incomplete-upload abort (runbook 1.2)."""
+with noncurrent-version expiration and incomplete-upload abort (runbook 1.2).
+
+Judged the way S3 applies lifecycle: every enabled rule reaching ``artifacts/`` counts (a rule on the
+whole bucket, or on a part of ``artifacts/``), the earliest expiration and transitions win, a disabled
+rule counts for nothing, and a bucket has one lifecycle configuration (two fight over it)."""
 
 from __future__ import annotations
 
-from maestro_policies._base import BUCKET, LIFECYCLE, as_list, get, label, settings_of, stack_rule
+from maestro_policies._base import BUCKET, days, label, stack_rule
 from maestro_policies._buckets import buckets
+from maestro_policies._lifecycle import configurations, earliest, earliest_transitions, rules_reaching
 
+PREFIX = "artifacts/"
 EXPECTED_TRANSITIONS = [(30, "STANDARD_IA"), (90, "GLACIER")]  # runbook 1.2, exactly
 EXPECTED_EXPIRY_DAYS = 180  # runbook 1.2, exactly
 
 
-def _rule_for_prefix(rules, prefix: str):  # type: ignore[no-untyped-def]
-    for rule in rules:
-        rule_prefix = get(rule, "filter", "prefix", default=get(rule, "prefix", default=""))
-        if rule_prefix == prefix and get(rule, "status") == "Enabled":
-            return rule
-    return None
+def _int(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
 
 
-def problems_of(rule) -> list[str]:  # type: ignore[no-untyped-def]
-    found = sorted(
-        (get(t, "days", default=0), get(t, "storageClass")) for t in as_list(get(rule, "transitions"))
-    )
+def problems_of(rules) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the enabled rules reaching artifacts/ do, together, against runbook 1.2."""
+    found = sorted((_int(d), c) for c, d in earliest_transitions(rules).items())
     problems = []
     if found != EXPECTED_TRANSITIONS:
         problems.append(f"transitions are {found}, expected {EXPECTED_TRANSITIONS}")
-    if get(rule, "expiration", "days") != EXPECTED_EXPIRY_DAYS:
+    expiry = earliest(rules, "expiration", "days")
+    if expiry is None:
+        problems.append(f"objects never expire, expected {EXPECTED_EXPIRY_DAYS} days")
+    elif expiry[0] != EXPECTED_EXPIRY_DAYS:
         problems.append(
-            f"expiration is {get(rule, 'expiration', 'days')} days, expected {EXPECTED_EXPIRY_DAYS}"
+            f"expiration is {days(expiry[0])} (rule `{expiry[1]}`), expected {EXPECTED_EXPIRY_DAYS}"
         )
-    if not get(rule, "noncurrentVersionExpiration", "noncurrentDays"):
+    if earliest(rules, "noncurrentVersionExpiration", "noncurrentDays") is None:
         problems.append("noncurrent versions never expire")
-    if not get(rule, "abortIncompleteMultipartUpload", "daysAfterInitiation"):
+    if earliest(rules, "abortIncompleteMultipartUpload", "daysAfterInitiation") is None:
         problems.append("incomplete multipart uploads are never aborted")
     return problems
 
@@ -39,16 +43,19 @@ def problems_of(rule) -> list[str]:  # type: ignore[no-untyped-def]
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
     resources = list(args.resources)
     for bucket in buckets(resources, "artifacts"):
-        rules = [
-            r for lc in settings_of(resources, bucket, LIFECYCLE) for r in as_list(get(lc.props, "rules"))
-        ]
-        rule = _rule_for_prefix(rules, "artifacts/")
-        if rule is None:
+        if len(configurations(resources, bucket)) > 1:
+            report_violation(
+                f"{label(bucket)} has {len(configurations(resources, bucket))} lifecycle configurations; S3 "
+                "keeps one, so they overwrite each other (runbook 1.2)",
+                bucket.urn,
+            )
+        rules = rules_reaching(resources, bucket, PREFIX)
+        if not rules:
             report_violation(
                 f"{label(bucket)} has no enabled lifecycle rule for artifacts/ (runbook 1.2)", bucket.urn
             )
             continue
-        problems = problems_of(rule)
+        problems = problems_of(rules)
         if problems:
             report_violation(
                 f"{label(bucket)} artifacts/ lifecycle: {'; '.join(problems)} (runbook 1.2)", bucket.urn
@@ -62,4 +69,5 @@ RULE = stack_rule(
     ("CKV2_AWS_61", "CKV_AWS_300"),
     (BUCKET,),
     validate,
+    subjects=lambda resources: buckets(resources, "artifacts"),
 )

@@ -15,7 +15,12 @@ def check(resources, bucket):  # type: ignore[no-untyped-def]
     for sse in settings_of(resources, bucket, SSE):
         default = get(sse.props, "rules", 0, "applyServerSideEncryptionByDefault", default={})
         algorithm, key = get(default, "sseAlgorithm"), get(default, "kmsMasterKeyId", default="")
-        if algorithm in ("aws:kms", "aws:kms:dsse") and key and not AWS_MANAGED_KEY.search(key):
+        if (
+            algorithm in ("aws:kms", "aws:kms:dsse")
+            and isinstance(key, str)
+            and key
+            and not AWS_MANAGED_KEY.search(key)
+        ):
             return None
         if access_logs and algorithm == "AES256":
             return None

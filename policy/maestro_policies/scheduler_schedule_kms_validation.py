@@ -1,4 +1,7 @@
-"""scheduler-schedule-kms-validation: the KMS post-rotation validation runs at least monthly (runbook 3)."""
+"""scheduler-schedule-kms-validation: the KMS post-rotation validation runs at least monthly (runbook 3).
+
+The schedule must target the KMS validation function, be enabled, run at least monthly, and its role must
+be allowed to invoke the function."""
 
 from __future__ import annotations
 
@@ -7,33 +10,38 @@ from maestro_policies._base import (
     SCHEDULE,
     cron_kind,
     get,
-    schedules_invoking,
+    invocations,
     stack_rule,
 )
+from maestro_policies._schedules import schedule_problems
 
 # Keys rotate yearly and on demand; a monthly check finds an unreadable canary within a month.
 AT_LEAST_MONTHLY = ("hourly", "daily", "weekly", "monthly")
+WHY = "runbook 3 validates keys monthly"
+
+
+def _subjects(resources):  # type: ignore[no-untyped-def]
+    return [s for s, _ in invocations(resources, KMS_VALIDATE_HANDLER)]
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
-    schedules = schedules_invoking(list(args.resources), KMS_VALIDATE_HANDLER)
-    if not schedules:
+    resources = list(args.resources)
+    pairs = invocations(resources, KMS_VALIDATE_HANDLER)
+    if not pairs:
         report_violation(
             "no EventBridge Scheduler schedule invokes the KMS validation (backupctl.handlers.kms_validate); "
             "runbook 3 validates keys after rotation at least monthly",
             None,
         )
-    for schedule in schedules:
-        expression = str(get(schedule.props, "scheduleExpression", default=""))
-        if get(schedule.props, "state", default="ENABLED") != "ENABLED":
-            report_violation(
-                f"schedule `{schedule.name}` is disabled; runbook 3 validates keys monthly", schedule.urn
+    for schedule, function in pairs:
+        problems = schedule_problems(resources, schedule, function, WHY)
+        expression = get(schedule.props, "scheduleExpression", default="")
+        if not problems and cron_kind(str(expression)) not in AT_LEAST_MONTHLY:
+            problems.append(
+                f"schedule `{schedule.name}` runs `{expression}`, less often than monthly (runbook 3)"
             )
-        elif cron_kind(expression) not in AT_LEAST_MONTHLY:
-            report_violation(
-                f"schedule `{schedule.name}` runs `{expression}`, less often than monthly (runbook 3)",
-                schedule.urn,
-            )
+        for problem in problems:
+            report_violation(problem, schedule.urn)
 
 
 RULE = stack_rule(
@@ -43,4 +51,5 @@ RULE = stack_rule(
     (),
     (SCHEDULE,),
     validate,
+    subjects=_subjects,
 )
