@@ -24,7 +24,7 @@ import os
 import selectors
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,11 +102,12 @@ def _store(file: Path, deployment: dict[str, Any]) -> str:
     return f"cached in {file}"
 
 
-def _child(config: StackConfig, write_fd: int) -> None:
+def _child(config: StackConfig, write_fd: int, mask: Iterable[int]) -> None:
     """In the forked worker: preview, send {"ok": deployment} or {"error": ...}, exit without cleanup."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # the parent's mask, now that the defaults are in place
     # The parent's event loop (if it ran a preview itself, as tests do) has an executor whose threads
     # were not forked: a fresh loop gets a fresh executor.
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -167,12 +168,22 @@ def _stop(workers: dict[int, tuple[int, str]]) -> None:
             os.close(fd)
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
 def _fork(config: StackConfig) -> tuple[int, tuple[int, str]]:
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the worker ends in os._exit
-        os.close(read_fd)
-        _child(config, write_fd)
+    # A signal landing during fork would run its handler inside the after-fork hooks (logging's
+    # _releaseLock), where the exception it raises is printed and dropped: the Ctrl-C is lost. Hold the
+    # stop signals over the fork; they are delivered, as an ordinary exception, once unblocked.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker ends in os._exit
+            os.close(read_fd)
+            _child(config, write_fd, held)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     os.close(write_fd)
     return read_fd, (pid, config.stack)
 
