@@ -97,6 +97,7 @@ class Run:
     audit_log: str | None
     stack: str | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    details: dict[str, Any] = field(default_factory=dict)  # names and counts known so far (a drill id)
 
 
 @contextlib.contextmanager
@@ -116,6 +117,7 @@ def recorded(run: Run) -> Iterator[Run]:
                     who=actor(),
                     started=run.started,
                     reason=reason,
+                    **run.details,
                 ),
                 run.audit_log,
             )
