@@ -16,6 +16,7 @@ replays WAL to a target time into another server; step 10 stops every server and
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -29,9 +30,12 @@ from backupctl.drill.checks import HEARTBEAT_TABLE, Query, SmokeSuite, newest_he
 from backupctl.drill.pgtools import (
     Conn,
     LocalServer,
+    PgError,
     Workspace,
     base_backup,
     chown_tree,
+    full_disk,
+    one_line,
     pid_alive,
     scalar,
     sql,
@@ -76,6 +80,23 @@ class LocalOptions:
     after_restore: Callable[[Conn], None] | None = None  # tests: damage the restored database
 
 
+def names_a_full_disk(method: Callable[[LocalPostgres], str]) -> Callable[[LocalPostgres], str]:
+    """A step that fails on a full work dir says so first, whatever words the tool chose."""
+
+    @functools.wraps(method)
+    def step(self: LocalPostgres) -> str:
+        try:
+            return method(self)
+        except (PgError, OSError) as exc:
+            note = full_disk(self.space.root) if self.space is not None else None
+            if note is None or "No space left on device" in str(exc):
+                raise
+            log = getattr(exc, "log", "") or str(exc)
+            raise PgError(f"{note}: {one_line(str(exc))}", log=log) from exc
+
+    return step
+
+
 def query_of(conn: Conn) -> Query:
     return lambda statement: sql(conn, statement)
 
@@ -102,6 +123,7 @@ class LocalPostgres:
             raise StepFailed("the work directory was never created")
         return self.space
 
+    @names_a_full_disk
     def isolate(self) -> str:
         space = self.space = Workspace.create(base=self.opts.workdir, keep=self.opts.keep)
         if self.opts.dsn:
@@ -123,6 +145,7 @@ class LocalPostgres:
             f"{self.restore_server.port}); the source is {touched}"
         )
 
+    @names_a_full_disk
     def select_backup(self) -> str:
         if self.opts.stored is not None:
             return self._select_stored(self.opts.stored)
@@ -191,6 +214,7 @@ class LocalPostgres:
         switch_wal_and_wait(self.source, self.work.root / "wal-archive")
         self.drill.point_in_time = target.isoformat()
 
+    @names_a_full_disk
     def restore(self) -> str:
         opts, drill, manifest = self.opts, self.drill, self.manifest
         if self.restore_server is None:
@@ -255,6 +279,7 @@ class LocalPostgres:
             f"s3://{bucket}/{self.index_key}",
         )
 
+    @names_a_full_disk
     def replay(self) -> str:
         drill = self.drill
         if self.base is None or not drill.point_in_time:

@@ -457,6 +457,17 @@ class LocalServer:
         return None
 
 
+def full_disk(path: Path, margin: int = 16 * 1024 * 1024) -> str | None:
+    """ "No space left on device" with the free space, when the filesystem holding ``path`` is (nearly)
+    full: PostgreSQL reports a partial write ("wrote only 4096 of 8192 bytes") without those words."""
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return None
+    free = info.f_bavail * info.f_frsize
+    return f"No space left on device ({free // 1024} KiB free under {path})" if free < margin else None
+
+
 def server_log_tail(path: Path, lines: int = 200) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

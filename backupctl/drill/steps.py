@@ -12,10 +12,7 @@ implementing ``Target``.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +22,7 @@ from backupctl.drill import report as drillreport
 from backupctl.drill.checks import Query, SmokeSuite
 from backupctl.drill.pgtools import one_line, stop_children
 from backupctl.drill.recorder import Drill, StepFailed, guarded
-from backupctl.errors import Interrupted
+from backupctl.errors import raise_signal, signals_held
 
 
 @dataclass
@@ -108,31 +105,6 @@ def checklist(target: Target) -> list[Step]:
     ]
 
 
-HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[list[int]]:
-    """Signals that arrive meanwhile are noted, not acted on: a second Ctrl-C must not stop the cleanup
-    half-way and leave servers running. Only the main thread can hold them (elsewhere: nothing held)."""
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in HELD_SIGNALS}
-    try:
-        yield caught
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _raise_signal(signum: int) -> None:
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Interrupted(signum)
-
-
 def run(target: Target, on_report: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Steps 1-8 over ``target``, then 10 (always, even after an error or a signal) and 9; returns the
     report, or re-raises what stopped the drill once its report is written (``on_report`` sees it
@@ -161,7 +133,7 @@ def run(target: Target, on_report: Callable[[dict[str, Any]], None] | None = Non
     if stopped is not None:
         raise stopped
     if caught:
-        _raise_signal(caught[0])  # a signal during the cleanup: the drill is done, the exit says why
+        raise_signal(caught[0])  # a signal during the cleanup: the drill is done, the exit says why
     return report
 
 
