@@ -10,6 +10,7 @@ leaves its audit record, refusals, failures and interruptions included.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,7 +165,13 @@ def _report_dir(args: argparse.Namespace) -> Path:
     path = Path(_option(args, "report_dir"))
     if path.exists():
         return check_directory(path, "--report-dir", create=False)
-    check_writable(path, "--report-dir")  # a new directory in an existing, writable one
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise BadInput(
+            f"--report-dir {path}",
+            "a directory, or one that can be created in an existing, writable directory",
+            f"no writable directory {parent}",
+        )
     return path
 
 
