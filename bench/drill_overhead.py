@@ -92,10 +92,13 @@ def raw_run(space: Workspace, source: Conn, jobs: int, n: int) -> Phases:
 
 def drill_run(space: Workspace, source: Conn, s3: Any, jobs: int, n: int) -> tuple[Phases, list[str]]:
     stored: dict[str, Any] = {}
+    parts: dict[str, float] = {}
 
     def backup() -> None:
+        started = time.perf_counter()
         result = dbbackup.dump(source, space.root / f"drill-{n}.dump", jobs=jobs)
-        stored.update(dbbackup.upload(s3, LOCAL_BUCKET, "bench", result))
+        parts["dump+checksums"] = time.perf_counter() - started
+        parts["upload"] = timed(lambda: stored.update(dbbackup.upload(s3, LOCAL_BUCKET, "bench", result)))
         result.path.unlink()
 
     took_backup = timed(backup)
@@ -103,7 +106,10 @@ def drill_run(space: Workspace, source: Conn, s3: Any, jobs: int, n: int) -> tup
     problems: list[str] = []
 
     def restore() -> None:
+        started = time.perf_counter()
         path = dbbackup.download(s3, stored, space.root / f"downloaded-{n}.dump")
+        parts["download"] = time.perf_counter() - started
+        started = time.perf_counter()
         _, verified, notes = dbbackup.restore(
             target,
             "drill_restore",
@@ -112,12 +118,14 @@ def drill_run(space: Workspace, source: Conn, s3: Any, jobs: int, n: int) -> tup
             jobs=jobs,
             alongside=lambda c: dbbackup.verify(c, stored, jobs=jobs),
         )
+        parts["pg_restore+verify"] = time.perf_counter() - started
         assert verified is not None
         problems.extend(dbbackup.compare(stored, verified) + notes)
         path.unlink()
 
     took_restore = timed(restore)
     space.servers.pop().stop()
+    print("      drill parts: " + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()), flush=True)
     return (took_backup, took_restore), problems
 
 
