@@ -95,11 +95,9 @@ def drill_run(space: Workspace, source: Conn, s3: Any, jobs: int, n: int) -> tup
     parts: dict[str, float] = {}
 
     def backup() -> None:
-        started = time.perf_counter()
-        result = dbbackup.dump(source, space.root / f"drill-{n}.dump", jobs=jobs)
-        parts["dump+checksums"] = time.perf_counter() - started
-        parts["upload"] = timed(lambda: stored.update(dbbackup.upload(s3, LOCAL_BUCKET, "bench", result)))
-        result.path.unlink()
+        path = space.root / f"drill-{n}.dump"
+        stored.update(dbbackup.backup(source, path, s3, LOCAL_BUCKET, "bench", jobs=jobs))
+        path.unlink()
 
     took_backup = timed(backup)
     target = fresh_server(space, f"drill-restore-{n}")

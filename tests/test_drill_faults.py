@@ -6,6 +6,7 @@ directory behind, and still write an honest report and its audit record."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -309,3 +310,46 @@ def test_a_closed_s3_endpoint_is_bad_input_before_any_work(
     assert not reports.exists() and list(workdir.iterdir()) == []
     (record,) = [json.loads(line) for line in audit.read_text().splitlines()]
     assert record["result"] == "error" and record["command"] == "drill"
+
+
+# ---- the upload that follows pg_dump ---------------------------------------------------------------------
+
+
+def test_the_upload_that_follows_a_growing_dump_stores_exactly_the_finished_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts are sent while the file grows; what the writer rewrites afterwards (pg_dump -Fc rewrites its
+    table of contents at the start; here a middle part too) is sent again, so the object is the file."""
+    monkeypatch.setattr(dbbackup, "PART", 5 * 1024 * 1024)  # S3's smallest part
+    path = tmp_path / "growing.dump"
+    chunk = 1024 * 1024
+    written = threading.Event()
+
+    def writer() -> None:
+        with path.open("wb") as out:
+            for i in range(23):
+                out.write(bytes([i]) * chunk)
+                out.flush()
+                time.sleep(0.02)
+            out.seek(100)
+            out.write(b"table of contents, rewritten")
+            out.seek(7 * chunk)
+            out.write(b"a part changed after it was sent")
+        written.set()
+
+    clients, server = start_embedded_s3("GOVERNANCE", 90)
+    try:
+        s3 = clients.client("s3")
+        upload = dbbackup.PartUpload(s3, "maestro-drill-backups", "growing.dump", path, {})
+        thread = threading.Thread(target=writer)
+        thread.start()
+        upload.follow(written)
+        thread.join()
+        early = sorted(upload.sent)
+        sha256 = upload.finish()
+        stored = s3.get_object(Bucket="maestro-drill-backups", Key="growing.dump")["Body"].read()
+    finally:
+        server.stop()
+    content = path.read_bytes()
+    assert stored == content and sha256 == hashlib.sha256(content).hexdigest()
+    assert 1 not in early and len(early) >= 2, early  # parts went out while the file grew, not the first

@@ -193,11 +193,11 @@ def places() -> Iterator[Places]:
             capture_output=True,
             check=False,
         )
+        shut = Path(tempfile.mkdtemp(prefix="maestro-shut-"))  # 0700 root: closed to postgres
         try:
             server = add_server(base, servers, "pg").init().start()
             (base / "file.txt").write_text("not a directory")
             (base / "latin1.yaml").write_bytes(b"tables: [caf\xe9]")
-            shut = Path(tempfile.mkdtemp(prefix="maestro-shut-"))  # 0700 root: closed to postgres
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 closed = s.getsockname()[1]

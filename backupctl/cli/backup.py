@@ -48,13 +48,16 @@ def cmd_backup_db(args: argparse.Namespace) -> int:
         work = make_workdir("maestro-backup-")
         try:
             print(f"pg_dump -Fc of {database} to s3://{args.bucket}/{args.prefix} ...", file=sys.stderr)
-            result = dbbackup.dump(
+            manifest = dbbackup.backup(
                 source,
                 work / "backup.dump",
+                s3,
+                args.bucket,
+                args.prefix,
                 jobs=args.jobs,
+                kms_key_id=args.kms_key,
                 progress=lambda m: print(f"  {m}", file=sys.stderr),
             )
-            manifest = dbbackup.upload(s3, args.bucket, args.prefix, result, kms_key_id=args.kms_key)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     _print(manifest, args.json)

@@ -21,21 +21,17 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from boto3.s3.transfer import TransferConfig
-
 from backupctl.drill import integrity
-from backupctl.drill.integrity import quote_ident, quote_literal
-from backupctl.drill.pgtools import Conn, PgError, one_line, run, scalar, sql, stop_children, tool
+from backupctl.drill.integrity import quote_ident
+from backupctl.drill.pgtools import Conn, PgError, one_line, run, scalar, stop_children, tool
 from backupctl.errors import BadInput
 
 MANIFEST_SCHEMA = "maestro-backup/pg-dump-manifest@2"
 HASH_CHUNK = 8 * 1024 * 1024
-# Parts of 64 MiB: few enough that assembling them is cheap, small enough to retry one on a bad link.
-TRANSFER = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024)
 Progress = Callable[[str], None]
 T = TypeVar("T")
 
@@ -94,12 +90,62 @@ class SnapshotHolder:
                 self.proc.wait()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+PART = 16 * 1024 * 1024  # multipart part size while following pg_dump (S3: >= 5 MiB, <= 10,000 parts)
+
+
+class PartUpload:
+    """A multipart upload that follows a file while pg_dump writes it, so the upload overlaps the dump
+    instead of following it. ``follow`` sends each part as soon as the file has grown past it, except
+    the first: pg_dump -Fc rewrites its table of contents at the start of the file when it closes.
+    ``finish`` reads the finished file once for its SHA-256, sends the first part, the tail and any part
+    that changed after it was sent (compared by digest: correct whatever pg_dump rewrote), and completes.
+    """
+
+    def __init__(self, s3: Any, bucket: str, key: str, path: Path, extra: dict[str, Any]) -> None:
+        self.s3, self.bucket, self.key, self.path = s3, bucket, key, path
+        self.upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
+        self.sent: dict[int, tuple[str, str]] = {}  # part number -> (digest of what was sent, ETag)
+
+    def _send(self, number: int, data: bytes) -> None:
+        etag = self.s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
+        )["ETag"]
+        self.sent[number] = (hashlib.sha256(data).hexdigest(), etag)
+
+    def follow(self, done: threading.Event) -> None:
+        number = 2
+        while True:
+            finished = done.is_set()  # read before the size: a part seen complete after this is complete
+            size = self.path.stat().st_size if self.path.exists() else 0
+            while size >= number * PART + 1:  # part ``number`` and at least a byte after it are written
+                with self.path.open("rb") as f:
+                    f.seek((number - 1) * PART)
+                    self._send(number, f.read(PART))
+                number += 1
+            if finished:
+                return
+            done.wait(0.2)
+
+    def finish(self) -> str:
+        digest = hashlib.sha256()
+        number = 1
+        with self.path.open("rb") as f:
+            while data := f.read(PART):
+                digest.update(data)
+                if self.sent.get(number, ("",))[0] != hashlib.sha256(data).hexdigest():
+                    self._send(number, data)
+                number += 1
+        for stale in [n for n in self.sent if n >= number]:  # the file ended before a part sent earlier
+            del self.sent[stale]
+        parts = [{"PartNumber": n, "ETag": self.sent[n][1]} for n in sorted(self.sent)]
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+        )
+        return digest.hexdigest()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # best effort: the real error is the one being raised
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
 
 
 @dataclass
@@ -108,39 +154,54 @@ class Dump:
     manifest: dict[str, Any]
 
 
-def dump(conn: Conn, path: Path, *, jobs: int = 2, progress: Progress = _quiet) -> Dump:
-    """pg_dump -Fc of ``conn``'s database plus the manifest of the same snapshot."""
+Follow = Callable[[str, str], PartUpload]  # (database, snapshot time) -> the upload to feed
+
+
+def dump(
+    conn: Conn, path: Path, *, jobs: int = 2, progress: Progress = _quiet, follow: Follow | None = None
+) -> Dump:
+    """pg_dump -Fc of ``conn``'s database plus the manifest of the same snapshot; with ``follow``, the
+    dump is uploaded while it is written (``backup``)."""
     holder = SnapshotHolder(conn)
+    database = scalar(conn, "select current_database()")
     errors: list[PgError] = []
+    dumped = threading.Event()
+    uploading = follow(database, holder.at) if follow else None
 
     def run_dump() -> None:
         try:
-            run(
-                [tool("pg_dump"), "-Fc", "--snapshot", holder.snapshot, "-f", str(path), *conn.args()],
-                env=conn.env,
-                what="pg_dump",
-            )
+            argv = [tool("pg_dump"), "-Fc", "--snapshot", holder.snapshot, "-f", str(path), *conn.args()]
+            run(argv, env=conn.env, what="pg_dump")
         except PgError as exc:
             errors.append(exc)
+        finally:
+            dumped.set()
 
+    threads = [threading.Thread(target=run_dump, name="pg_dump")]
+    if uploading is not None:
+        threads.append(threading.Thread(target=_follow, args=(uploading, dumped, errors), name="upload"))
     try:
         progress("pg_dump -Fc and the checksum of every table in one snapshot")
-        worker = threading.Thread(target=run_dump, name="pg_dump")
-        worker.start()
+        for thread in threads:
+            thread.start()
         # pg_dump's compression keeps one core busy: the scans take the rest, one table at a time.
         tables = integrity.table_checksums(conn, jobs=max(1, jobs - 1), snapshot=holder.snapshot, workers=0)
         facts = integrity.database_facts(conn)
-        worker.join()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
     except BaseException:
         stop_children()  # pg_dump too: an interruption or a failed scan must not leave it running
+        dumped.set()
+        if uploading is not None:
+            uploading.abort()
         raise
     finally:
         holder.close()
-    if errors:
-        raise errors[0]
     manifest = {
         "schema": MANIFEST_SCHEMA,
-        "database": scalar(conn, "select current_database()"),
+        "database": database,
         "snapshotTime": holder.at,
         "createdAt": datetime.now(UTC).isoformat(),
         "format": "pg_dump -Fc",
@@ -154,35 +215,54 @@ def dump(conn: Conn, path: Path, *, jobs: int = 2, progress: Progress = _quiet) 
     return Dump(path, manifest)
 
 
-def backup_keys(prefix: str, database: str, created_at: str) -> tuple[str, str]:
-    moment = datetime.fromisoformat(created_at)
+def _follow(uploading: PartUpload, dumped: threading.Event, errors: list[Any]) -> None:
+    try:
+        uploading.follow(dumped)
+    except Exception as exc:  # an S3 error: reported once the dump is joined
+        errors.append(exc)
+
+
+def backup_keys(prefix: str, database: str, taken_at: str) -> tuple[str, str]:
+    """Where a backup goes, named by its snapshot time (what ``--at`` selects by)."""
+    moment = datetime.fromisoformat(taken_at)
     base = f"{prefix.strip('/')}/{database}/{moment:%Y-%m-%d}/{moment:%Y%m%dT%H%M%S%fZ}"
     return f"{base}.dump", f"{base}.manifest.json"
 
 
-def upload(
-    s3: Any, bucket: str, prefix: str, result: Dump, *, kms_key_id: str | None = None
+def backup(
+    conn: Conn,
+    path: Path,
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    jobs: int = 2,
+    kms_key_id: str | None = None,
+    progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """Stores the dump and its manifest; returns the manifest with the keys it was stored under."""
-    dump_key, manifest_key = backup_keys(prefix, result.manifest["database"], result.manifest["createdAt"])
+    """``dump`` to S3, uploaded while pg_dump writes, then its manifest (with the dump's SHA-256 and the
+    keys it is stored under), which is returned."""
     extra: dict[str, Any] = (
         {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
     )
-    # The SHA-256 is computed while the upload reads the same file: one pass of wall time, not two.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(sha256_file, result.path)
-        s3.upload_file(str(result.path), bucket, dump_key, ExtraArgs=extra or None, Config=TRANSFER)
-        sha256 = digest.result()
-    manifest = {
-        **result.manifest,
-        "sha256": sha256,
-        "bucket": bucket,
-        "key": dump_key,
-        "manifestKey": manifest_key,
-    }
+    keys: list[str] = []
+    uploads: list[PartUpload] = []
+
+    def follow(database: str, taken_at: str) -> PartUpload:
+        keys.extend(backup_keys(prefix, database, taken_at))
+        uploads.append(PartUpload(s3, bucket, keys[0], path, extra))
+        return uploads[0]
+
+    result = dump(conn, path, jobs=jobs, progress=progress, follow=follow)
+    try:
+        sha256 = uploads[0].finish()
+    except BaseException:
+        uploads[0].abort()
+        raise
+    manifest = {**result.manifest, "sha256": sha256, "bucket": bucket, "key": keys[0], "manifestKey": keys[1]}
     s3.put_object(
         Bucket=bucket,
-        Key=manifest_key,
+        Key=keys[1],
         Body=json.dumps(manifest, indent=1).encode(),
         ContentType="application/json",
         **extra,
@@ -259,21 +339,15 @@ def select(s3: Any, bucket: str, prefix: str, database: str, choice: Choice) -> 
             raise ManifestRefused(f"no backup {choice.key} among the {len(keys)} under {where}")
         return wanted, len(keys)
     if choice.at:
-        return _at_or_before(s3, bucket, keys, choice.at, where), len(keys)
+        return _at_or_before(keys, choice.at, where), len(keys)
     if not keys:
         raise ManifestRefused(f"no backup under {where}")
     return keys[-1], len(keys)
 
 
-def _at_or_before(s3: Any, bucket: str, keys: list[str], at: datetime, where: str) -> str:
-    """The newest backup whose snapshot is at or before ``at``. A key names when the dump finished, so a
-    backup finished within a day after ``at`` may still hold a snapshot before it: their manifests say."""
-    finished = [(k, t) for k in keys if (t := _taken(k)) is not None]
-    for key, _ in reversed([(k, t) for k, t in finished if at < t <= at + timedelta(days=1)]):
-        with contextlib.suppress(ManifestRefused):
-            if datetime.fromisoformat(read_manifest(s3, bucket, key)["snapshotTime"]) <= at:
-                return key
-    before = [k for k, t in finished if t <= at]
+def _at_or_before(keys: list[str], at: datetime, where: str) -> str:
+    """The newest backup whose snapshot (the time its key names) is at or before ``at``."""
+    before = [k for k in keys if (taken := _taken(k)) is not None and taken <= at]
     if not before:
         raise ManifestRefused(f"no backup under {where} taken at or before {at.isoformat()}")
     return before[-1]
@@ -304,67 +378,6 @@ def download(s3: Any, manifest: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def create_database(conn: Conn, dbname: str, facts: dict[str, Any]) -> list[str]:
-    """The restore's database with the source's encoding and locale (what ``pg_dump --create`` would
-    bring); with the server's defaults, and a note saying so, when this server lacks that locale."""
-    options = [f"template template0 encoding {quote_literal(facts['encoding'])}"]
-    if facts.get("localeProvider") == "icu" and facts.get("icuLocale"):
-        options.append(f"locale_provider icu icu_locale {quote_literal(facts['icuLocale'])}")
-    options.append(f"lc_collate {quote_literal(facts['collate'])} lc_ctype {quote_literal(facts['ctype'])}")
-    try:
-        sql(conn, f"create database {quote_ident(dbname)} {' '.join(options)}")
-        return []
-    except PgError as exc:
-        sql(conn, f"create database {quote_ident(dbname)}")
-        return [f"database created with this server's default locale: {exc}"]
-
-
-# Settings whose value is a list of names (pg_dump's GUC_LIST_QUOTE): each element is an identifier.
-LIST_SETTINGS = ("search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries")
-
-
-def _setting(entry: str) -> str:
-    name, _, value = entry.partition("=")
-    if name.lower() in LIST_SETTINGS:
-        elements = [e.strip() for e in re.findall(r'(?:"(?:[^"]|"")*"|[^,])+', value)]
-        rendered = ", ".join(
-            quote_ident(e[1:-1].replace('""', '"') if e.startswith('"') else e) for e in elements
-        )
-        return f"{quote_ident(name)} = {rendered or quote_literal('')}"
-    return f"{quote_ident(name)} = {quote_literal(value)}"
-
-
-def restore_database_facts(conn: Conn, dbname: str, facts: dict[str, Any]) -> None:
-    """Owner, comment, connection limit, privileges and ``ALTER DATABASE ... SET`` (per role too), as the
-    source had them. Roles are cluster-wide and not in any dump: missing ones are created NOLOGIN here,
-    on the drill's own throwaway server."""
-    db = quote_ident(dbname)
-    roles = {facts["owner"], *(r for r in facts.get("settings", {}) if r != "*")}
-    roles |= {p[0] for p in facts.get("privileges", []) if p[0] != "PUBLIC"}
-    statements = [
-        f"do $$ begin if not exists (select from pg_roles where rolname = {quote_literal(r)}) then "
-        f"create role {quote_ident(r)} nologin; end if; end $$"
-        for r in sorted(roles)
-    ]
-    statements += [
-        f"alter database {db} owner to {quote_ident(facts['owner'])}",
-        f"alter database {db} connection limit {int(facts.get('connectionLimit', -1))}",
-        f"comment on database {db} is "
-        + (quote_literal(facts["comment"]) if facts.get("comment") is not None else "null"),
-        f"revoke all on database {db} from public",
-    ]
-    for grantee, privilege, grantable in facts.get("privileges", []):
-        who = "public" if grantee == "PUBLIC" else quote_ident(grantee)
-        statements.append(
-            f"grant {privilege} on database {db} to {who}" + (" with grant option" if grantable else "")
-        )
-    for role, entries in sorted(facts.get("settings", {}).items()):
-        scope = "" if role == "*" else f" in database {db}"
-        target = f"alter database {db}" if role == "*" else f"alter role {quote_ident(role)}"
-        statements += [f"{target}{scope} set {_setting(e)}" for e in entries or []]
-    sql(conn, "; ".join(statements))
-
-
 def restore(
     conn: Conn,
     dbname: str,
@@ -379,7 +392,7 @@ def restore(
 
     With ``alongside`` (the integrity check), the data is restored first and the check runs while
     pg_restore builds indexes and constraints (post-data), so verification overlaps the slowest part."""
-    notes = create_database(conn, dbname, facts)
+    notes = integrity.create_database(conn, dbname, facts)
     target = conn.with_db(dbname)
     base = [tool("pg_restore"), "-j", str(jobs), "--no-owner", "--exit-on-error", *target.args()]
     result: T | None = None
@@ -397,7 +410,7 @@ def restore(
                     post.result()
                 raise
             post.result()
-    restore_database_facts(conn, dbname, facts)
+    integrity.restore_database_facts(conn, dbname, facts)
     return target, result, notes
 
 

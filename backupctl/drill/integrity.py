@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from backupctl.drill.pgtools import Conn, parallel, run, sql, tool
+from backupctl.drill.pgtools import Conn, PgError, parallel, run, sql, tool
 
 CHECKSUM_METHOD = "maestro-row-hash@2"
 
@@ -300,3 +300,64 @@ def _normal(key: str, value: Any) -> Any:
     if key == "privileges" and isinstance(value, list):
         return sorted(value)
     return value
+
+
+def create_database(conn: Conn, dbname: str, facts: dict[str, Any]) -> list[str]:
+    """The restore's database with the source's encoding and locale (what ``pg_dump --create`` would
+    bring); with the server's defaults, and a note saying so, when this server lacks that locale."""
+    options = [f"template template0 encoding {quote_literal(facts['encoding'])}"]
+    if facts.get("localeProvider") == "icu" and facts.get("icuLocale"):
+        options.append(f"locale_provider icu icu_locale {quote_literal(facts['icuLocale'])}")
+    options.append(f"lc_collate {quote_literal(facts['collate'])} lc_ctype {quote_literal(facts['ctype'])}")
+    try:
+        sql(conn, f"create database {quote_ident(dbname)} {' '.join(options)}")
+        return []
+    except PgError as exc:
+        sql(conn, f"create database {quote_ident(dbname)}")
+        return [f"database created with this server's default locale: {exc}"]
+
+
+# Settings whose value is a list of names (pg_dump's GUC_LIST_QUOTE): each element is an identifier.
+LIST_SETTINGS = ("search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries")
+
+
+def _setting(entry: str) -> str:
+    name, _, value = entry.partition("=")
+    if name.lower() in LIST_SETTINGS:
+        elements = [e.strip() for e in re.findall(r'(?:"(?:[^"]|"")*"|[^,])+', value)]
+        rendered = ", ".join(
+            quote_ident(e[1:-1].replace('""', '"') if e.startswith('"') else e) for e in elements
+        )
+        return f"{quote_ident(name)} = {rendered or quote_literal('')}"
+    return f"{quote_ident(name)} = {quote_literal(value)}"
+
+
+def restore_database_facts(conn: Conn, dbname: str, facts: dict[str, Any]) -> None:
+    """Owner, comment, connection limit, privileges and ``ALTER DATABASE ... SET`` (per role too), as the
+    source had them. Roles are cluster-wide and not in any dump: missing ones are created NOLOGIN here,
+    on the drill's own throwaway server."""
+    db = quote_ident(dbname)
+    roles = {facts["owner"], *(r for r in facts.get("settings", {}) if r != "*")}
+    roles |= {p[0] for p in facts.get("privileges", []) if p[0] != "PUBLIC"}
+    statements = [
+        f"do $$ begin if not exists (select from pg_roles where rolname = {quote_literal(r)}) then "
+        f"create role {quote_ident(r)} nologin; end if; end $$"
+        for r in sorted(roles)
+    ]
+    statements += [
+        f"alter database {db} owner to {quote_ident(facts['owner'])}",
+        f"alter database {db} connection limit {int(facts.get('connectionLimit', -1))}",
+        f"comment on database {db} is "
+        + (quote_literal(facts["comment"]) if facts.get("comment") is not None else "null"),
+        f"revoke all on database {db} from public",
+    ]
+    for grantee, privilege, grantable in facts.get("privileges", []):
+        who = "public" if grantee == "PUBLIC" else quote_ident(grantee)
+        statements.append(
+            f"grant {privilege} on database {db} to {who}" + (" with grant option" if grantable else "")
+        )
+    for role, entries in sorted(facts.get("settings", {}).items()):
+        scope = "" if role == "*" else f" in database {db}"
+        target = f"alter database {db}" if role == "*" else f"alter role {quote_ident(role)}"
+        statements += [f"{target}{scope} set {_setting(e)}" for e in entries or []]
+    sql(conn, "; ".join(statements))

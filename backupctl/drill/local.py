@@ -154,8 +154,16 @@ class LocalPostgres:
         write_heartbeat(query, drill.id, "before-backup")
         if not opts.dsn:
             self.base = base_backup(self.source, self.work.root / "base")
-        result = dbbackup.dump(self.source, self.work.root / "drill.dump", jobs=opts.jobs, progress=drill.log)
-        stored = dbbackup.upload(self.s3, opts.bucket, opts.prefix, result, kms_key_id=opts.kms_key_id)
+        stored = dbbackup.backup(
+            self.source,
+            self.work.root / "drill.dump",
+            self.s3,
+            opts.bucket,
+            opts.prefix,
+            jobs=opts.jobs,
+            kms_key_id=opts.kms_key_id,
+            progress=drill.log,
+        )
         checks.write_listing_snapshot(
             self.s3, opts.bucket, self.index_key, checks.listing(self.s3, opts.bucket)
         )
