@@ -132,13 +132,15 @@ def report(raw: list[Phases], drill: list[Phases], target: float) -> bool:
         return statistics.median(sum(r) if i is None else r[i] for r in runs)
 
     print(f"medians over {len(raw)} pairs:")
-    met = True
     for label, i in (("backup", 0), ("restore + integrity", 1), ("total", None)):
         r, d = med(raw, i), med(drill, i)
         print(f"  {label:<20} raw {r:7.1f} s   drill {d:7.1f} s   ratio {d / r:.2f}")
-        if i is None:
-            met = d / r <= target
-            print(f"ratio drill / raw: {d / r:.2f} (target <= {target:.2f}): {'met' if met else 'MISSED'}")
+    # On a shared machine the load drifts between pairs; each pair's own ratio shows how much.
+    pairs = sorted(sum(d) / sum(r) for r, d in zip(raw, drill, strict=True))
+    print(f"  per pair: {', '.join(f'{x:.2f}' for x in pairs)} (median {statistics.median(pairs):.2f})")
+    ratio = med(drill, None) / med(raw, None)
+    met = ratio <= target
+    print(f"ratio drill / raw: {ratio:.2f} (target <= {target:.2f}): {'met' if met else 'MISSED'}")
     return met
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from backupctl.drill import dbbackup, steps
 from backupctl.drill.local import LocalPostgres, run_local
-from backupctl.drill.pgtools import MAX_LINE
+from backupctl.drill.pgtools import MAX_LINE, LocalServer
 from backupctl.drill.recorder import Drill
 from backupctl.drill.sandbox import start_embedded_s3
 from tests.drill_support import (
@@ -353,3 +353,17 @@ def test_the_upload_that_follows_a_growing_dump_stores_exactly_the_finished_file
     content = path.read_bytes()
     assert stored == content and sha256 == hashlib.sha256(content).hexdigest()
     assert 1 not in early and len(early) >= 2, early  # parts went out while the file grew, not the first
+
+
+def test_a_restore_server_that_went_down_is_named_by_its_own_log(tmp_path: Path) -> None:
+    """pg_restore only sees "server closed the connection"; the server's log says why (seen here when
+    the WAL filled a disk)."""
+    server = LocalServer(tmp_path)
+    (tmp_path / "server.log").write_text("LOG:  database system is ready to accept connections\n")
+    assert server.crash() is None
+    with (tmp_path / "server.log").open("a") as log:
+        log.write(
+            'PANIC:  could not write to file "pg_wal/xlogtemp.7342": No space left on device\n'
+            "LOG:  server process (PID 7342) was terminated by signal 6: Aborted\n"
+        )
+    assert server.crash() == 'PANIC: could not write to file "pg_wal/xlogtemp.7342": No space left on device'

@@ -286,6 +286,12 @@ def test_a_sequence_that_restored_elsewhere_is_reported(zoo: Zoo) -> None:
             "pg_restore: error: a worker process died unexpectedly\n",
             "pg_restore: error: a worker process died unexpectedly",
         ),
+        (  # the server crashed (a PANIC on a full WAL disk): the client's words, not the worker's
+            "pg_restore: error: error returned by PQputCopyData: server closed the connection unexpectedly\n"
+            "\tThis probably means the server terminated abnormally\n"
+            "pg_restore: error: a worker process died unexpectedly\n",
+            "pg_restore: error: error returned by PQputCopyData: server closed the connection unexpectedly",
+        ),
     ],
 )
 def test_a_tools_failure_is_told_by_its_cause_not_its_last_words(output: str, expected: str) -> None:

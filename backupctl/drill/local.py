@@ -237,9 +237,15 @@ class LocalPostgres:
             return dbbackup.verify(conn, manifest, jobs=opts.jobs)
 
         facts = manifest["databaseFacts"]
-        self.restored, verified, notes = dbbackup.restore(
-            self.restore_server.conn, RESTORED_DB, path, facts, jobs=opts.jobs, alongside=verify
-        )
+        try:
+            self.restored, verified, notes = dbbackup.restore(
+                self.restore_server.conn, RESTORED_DB, path, facts, jobs=opts.jobs, alongside=verify
+            )
+        except PgError as exc:
+            crash = self.restore_server.crash()  # a server that went down says why in its own log
+            if crash is None:
+                raise
+            raise PgError(f"restore server: {crash}; {exc}", log=exc.log) from exc
         assert verified is not None
         self._database_findings(facts, notes)
         problems = dbbackup.compare(manifest, verified)

@@ -46,14 +46,20 @@ class PgError(Exception):
 MAX_LINE = 300
 # Causes named first wherever they appear, whatever a tool printed after them.
 ROOT_CAUSES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Out of memory")
-# Lines that are consequences, never the reason: a dead worker, a summary, initdb tidying up.
-CONSEQUENCES = (
+# Last words, never the reason: a dead worker, a summary, initdb tidying up.
+LAST_WORDS = (
     "a worker process died unexpectedly",
     "errors ignored on restore",
     "removing data directory",
     "removing contents of data directory",
+)
+# Consequences of a server that went away: the reason only when nothing better was said (the server's
+# own log usually has it: ``LocalServer.crash``).
+CONSEQUENCES = (
     "terminating connection because of crash of another server process",
     "server closed the connection unexpectedly",
+    "the database system is in recovery mode",
+    "connection to server was lost",
 )
 ERROR_MARKS = ("error:", "ERROR:", "FATAL:", "PANIC:", "failed:")
 
@@ -77,9 +83,11 @@ def cause(text: str, fallback: str = "no message") -> str:
         for i, line in enumerate(lines):
             if needle in line:
                 return with_hint(i)
-    for i, line in enumerate(lines):
-        if any(m in line for m in ERROR_MARKS) and not any(c in line for c in CONSEQUENCES):
-            return with_hint(i)
+    errors = [i for i, line in enumerate(lines) if any(m in line for m in ERROR_MARKS)]
+    for skip in (LAST_WORDS + CONSEQUENCES, LAST_WORDS):
+        for i in errors:
+            if not any(c in lines[i] for c in skip):
+                return with_hint(i)
     return one_line(lines[-1]) if lines else fallback
 
 
@@ -421,6 +429,12 @@ class LocalServer:
                 f"pg_ctl start failed; server log: {cause(text, 'empty')}", log=f"{exc.log}\n{text}"
             ) from None
         return self
+
+    def crash(self) -> str | None:
+        """Why the server went down, when its log says (a PANIC, a full disk), else None."""
+        lines = server_log_tail(self.root / "server.log").splitlines()
+        crashed = [line for line in lines if "PANIC:" in line or any(c in line for c in ROOT_CAUSES)]
+        return cause("\n".join(crashed)) if crashed else None
 
     def wait_promoted(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         deadline = time.monotonic() + timeout

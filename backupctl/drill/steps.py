@@ -21,7 +21,7 @@ from backupctl.drill import checks
 from backupctl.drill import report as drillreport
 from backupctl.drill.checks import Query, SmokeSuite
 from backupctl.drill.pgtools import one_line, stop_children
-from backupctl.drill.recorder import Drill, StepFailed, guarded
+from backupctl.drill.recorder import Drill, StepFailed, guarded, signal_name
 from backupctl.errors import raise_signal, signals_held
 
 
@@ -119,6 +119,8 @@ def run(target: Target, on_report: Callable[[dict[str, Any]], None] | None = Non
     except BaseException as exc:
         stopped = exc
         stop_children()  # tools still running in worker threads; the servers are step 10's
+        if drill.interrupted is None and signal_name(exc):  # arrived between two steps
+            drill.interrupted = signal_name(exc)
         where = drill.stopped_at["step"] if drill.stopped_at else "an earlier step"
         for record in drill.steps.values():
             if record.started_at is None and record.number not in (9, 10):
