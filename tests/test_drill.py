@@ -708,3 +708,23 @@ def test_rds_drill_without_an_inventory_yet_skips_the_index_step_with_a_warning(
     assert statuses(report)[4] == "SKIP"
     assert any(f["check"] == "artifacts-index" and f["status"] == "WARN" for f in report["findings"])
     assert report["result"] == "PASS"
+
+
+def test_drill_history_reads_the_sealed_reports_from_the_evidence_bucket(
+    account: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = run_rds(rds_options(account, tmp_path / "local", FakeDatabase(newest_write=datetime.now(UTC))))
+    outputs = account.write_outputs(tmp_path)
+    capsys.readouterr()
+    assert (
+        main(
+            ["drill", "history", "--outputs", str(outputs), "--report-dir", str(tmp_path / "none"), "--json"]
+        )
+        == 2
+    )
+    assert "--report-dir" in capsys.readouterr().err  # named but missing: not silently skipped
+    assert main(["drill", "history", "--outputs", str(outputs), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    (row,) = [r for r in history["drills"] if r["drillId"] == report["drillId"]]
+    assert row["where"].startswith(f"s3://{account.outputs['evidenceBucket']}/evidence/drills/")
+    assert row["database"] == account.outputs["databases"][0]["name"] and row["backup"] == "manual-1"
