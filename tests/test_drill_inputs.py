@@ -296,3 +296,15 @@ def test_drill_history_names_every_report_it_cannot_read(
     assert out == "no drill reports found\n"
     (line,) = err.strip().splitlines()
     assert line.startswith("backupctl: warning: skipped ") and "drill-x.json" in line
+
+
+def test_a_missing_postgresql_tool_is_one_line_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PG_BINDIR", "/nonexistent/bin")
+    code = main(["drill", "--report-dir", str(tmp_path / "reports"), "--audit-log", str(tmp_path / "a.log")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "backupctl: error: PostgreSQL tool initdb: expected /nonexistent/bin/initdb to exist, found missing"
+    ]
+    assert not (tmp_path / "reports").exists()

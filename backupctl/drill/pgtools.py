@@ -10,6 +10,7 @@ clusters; for a real database (``--dsn``) libpq's own environment and ``~/.pgpas
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import shutil
@@ -118,8 +119,11 @@ def run(
     env: dict[str, str] | None = None,
     what: str = "",
     stdin: str | None = None,
+    detach: bool = False,
 ) -> str:
-    """Runs a tool to completion; its stdout, or ``PgError`` with the cause and the whole stderr."""
+    """Runs a tool to completion; its stdout, or ``PgError`` with the cause and the whole stderr.
+    ``detach``: in a session of its own, so a Ctrl-C at the terminal does not reach it (server control:
+    a repeated Ctrl-C must not kill the ``pg_ctl stop`` of the cleanup; this process stops it if need be)."""
     args = list(argv)
     name = what or Path(args[args.index("--") + 1] if "--" in args else args[0]).name
     proc = subprocess.Popen(
@@ -129,6 +133,7 @@ def run(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
+        start_new_session=detach,
     )
     with _children_lock:
         _children.add(proc)
@@ -162,9 +167,17 @@ def bindir() -> Path:
     """The PostgreSQL binaries: $PG_BINDIR, else `pg_config --bindir`, else the PATH."""
     if os.environ.get("PG_BINDIR"):
         return Path(os.environ["PG_BINDIR"])
+    return _found_bindir()
+
+
+@functools.cache
+def _found_bindir() -> Path:
+    """Looked up once: a cleanup that asks again while signals fly must get the same answer."""
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False, start_new_session=True
+        )
         if out.returncode == 0 and out.stdout.strip():
             return Path(out.stdout.strip())
     found = shutil.which("pg_dump")
@@ -362,6 +375,7 @@ class LocalServer:
                 "--no-sync",
             ],
             what="initdb",
+            detach=True,
         )
         settings = [
             "listen_addresses = '127.0.0.1'",
@@ -422,6 +436,7 @@ class LocalServer:
                     "start",
                 ],
                 what="pg_ctl start",
+                detach=True,
             )
         except PgError as exc:
             text = server_log_tail(log)
@@ -454,8 +469,9 @@ class LocalServer:
         if not self.process_started:
             return
         try:
-            run([*as_server_user(), tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
-        except PgError:
+            argv = [*as_server_user(), tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+            run(argv, detach=True)
+        except Exception:  # whatever stopped pg_ctl, the server must not outlive the drill
             self._kill()
         self.process_started = False
 
@@ -536,7 +552,8 @@ class Workspace:
         if self.keep:
             return
         for server in self.servers:
-            server.stop()
+            with contextlib.suppress(Exception):  # one server's trouble must not keep the others running
+                server.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
