@@ -1,6 +1,12 @@
-"""Errors a user can fix. The CLI prints them as one line and exits 2; nothing else is caught."""
+"""Errors a user can fix. The CLI prints them as one line and exits 2; nothing else is caught. And the
+signals that end a run: ``Interrupted``, and ``signals_held`` for work a signal must not cut short."""
 
 from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 _NOTHING = object()
 
@@ -34,3 +40,30 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[list[int]]:
+    """Signals that arrive meanwhile are noted, not acted on: a second Ctrl-C must not stop a cleanup
+    half-way (servers left running) or lose an audit record. Only the main thread can hold them
+    (elsewhere nothing is held)."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in HELD_SIGNALS}
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def raise_signal(signum: int) -> None:
+    """Acts on a held signal the way its handler would have."""
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)

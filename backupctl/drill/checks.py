@@ -5,33 +5,112 @@ found in the restore is the newest transaction it holds, which RPO is measured a
 index is compared with the bucket (step 4), the newest config snapshot is diffed against live parameters
 (step 6), the smoke suite (tables, non-empty tables, canary queries) and an operator's smoke command run
 against the restore (step 7; the moment they pass is where RTO stops), and RTO/RPO are judged (step 8).
+
+The artifacts index of step 4: on AWS it is the daily S3 Inventory the program delivers to the audit
+bucket (``inventory/<bucket>/artifacts-index/<date>/manifest.json`` plus gzipped CSV files); where no
+inventory exists (the local drill), the drill writes a listing snapshot in the same shape first.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import json
 import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from backupctl.drill import artifacts, dbbackup
+from backupctl.drill import dbbackup
 from backupctl.drill.pgtools import PgError
 from backupctl.drill.recorder import Drill, StepFailed
 from backupctl.errors import BadInput
+from backupctl.files import read_text
 
 HEARTBEAT_TABLE = "maestro_drill_heartbeat"
 Query = Callable[[str], list[list[str]]]
 
 
+ARTIFACTS_PREFIX = "artifacts/"
+INVENTORY_ID = "artifacts-index"
+Index = dict[str, dict[str, Any]]  # key -> {"size", "etag"}
+
+
+def listing(s3: Any, bucket: str, prefix: str = ARTIFACTS_PREFIX) -> Index:
+    index: Index = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            index[obj["Key"]] = {"size": int(obj["Size"]), "etag": str(obj["ETag"]).strip('"')}
+    return index
+
+
+def write_listing_snapshot(s3: Any, bucket: str, key: str, index: Index) -> None:
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps({"objects": index}).encode(), ContentType="application/json"
+    )
+
+
+def read_listing_snapshot(s3: Any, bucket: str, key: str) -> Index:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["objects"]
+
+
+def newest_inventory(s3: Any, dest_bucket: str, source_bucket: str) -> tuple[str, Index] | None:
+    """The newest S3 Inventory of ``source_bucket`` as an index, with its manifest key; None if none yet."""
+    prefix = f"inventory/{source_bucket}/{INVENTORY_ID}/"
+    manifests = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=dest_bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+        if o["Key"].endswith("/manifest.json")
+    ]
+    if not manifests:
+        return None
+    key = max(manifests)
+    manifest = json.loads(s3.get_object(Bucket=dest_bucket, Key=key)["Body"].read())
+    columns = [c.strip() for c in manifest["fileSchema"].split(",")]
+    index: Index = {}
+    for part in manifest.get("files", []):
+        raw = s3.get_object(Bucket=dest_bucket, Key=part["key"])["Body"].read()
+        for row in csv.reader(io.StringIO(gzip.decompress(raw).decode())):
+            record = dict(zip(columns, row, strict=False))
+            index[record["Key"]] = {"size": int(record.get("Size") or 0), "etag": record.get("ETag", "")}
+    return key, index
+
+
+@dataclass
+class IndexDiff:
+    missing: list[str] = field(default_factory=list)  # in the index, gone from the bucket: lost artifacts
+    changed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # newer than the index: expected, not a loss
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.changed
+
+
+def compare(index: Index, live: Index) -> IndexDiff:
+    diff = IndexDiff()
+    for key, want in sorted(index.items()):
+        got = live.get(key)
+        if got is None:
+            diff.missing.append(key)
+        elif got["size"] != want["size"] or (want.get("etag") and got["etag"] != want["etag"]):
+            diff.changed.append(key)
+    diff.added = sorted(set(live) - set(index))
+    return diff
+
+
 def pg_time(text: str) -> datetime:
-    """A timestamptz as psql prints it (``2026-11-29 12:00:00.123+00``)."""
-    text = text.strip().replace(" ", "T", 1)
-    if text[-3] in "+-" and text[-3:].lstrip("+-").isdigit():
-        text += ":00"
-    return datetime.fromisoformat(text)
+    """A time the drill asked for as seconds since the epoch (``extract(epoch from ...)``: the same
+    whatever TimeZone or DateStyle the database sets), or as ISO text."""
+    text = text.strip()
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        return datetime.fromisoformat(text.replace(" ", "T", 1))
 
 
 def write_heartbeat(query: Query, drill_id: str, note: str) -> datetime:
@@ -40,13 +119,14 @@ def write_heartbeat(query: Query, drill_id: str, note: str) -> datetime:
         "note text not null, at timestamptz not null default clock_timestamp())"
     )
     rows = query(
-        f"insert into {HEARTBEAT_TABLE} (drill_id, note) values ('{drill_id}', '{note}') returning at"
+        f"insert into {HEARTBEAT_TABLE} (drill_id, note) values ('{drill_id}', '{note}') "
+        "returning extract(epoch from at)"
     )
     return pg_time(rows[0][0])
 
 
 def newest_heartbeat(query: Query) -> datetime | None:
-    rows = query(f"select max(at) from {HEARTBEAT_TABLE}")
+    rows = query(f"select extract(epoch from max(at)) from {HEARTBEAT_TABLE}")
     return pg_time(rows[0][0]) if rows and rows[0] and rows[0][0] else None
 
 
@@ -66,10 +146,9 @@ class SmokeSuite:
     def load(cls, path: str) -> SmokeSuite:
         import yaml  # noqa: PLC0415
 
+        text = read_text(path, "--smoke", "a readable UTF-8 YAML or JSON file")
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise BadInput(f"--smoke {path}", "a readable YAML or JSON file", exc.strerror) from None
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise BadInput(f"--smoke {path}", "YAML or JSON", str(exc).splitlines()[0]) from None
         if not isinstance(data, dict):
@@ -155,9 +234,9 @@ def smoke(
     return f"{checks} checks pass" + (f"; `{command}` passed" if command else "")
 
 
-def artifacts_index(drill: Drill, index: artifacts.Index, live: artifacts.Index, where: str) -> str:
+def artifacts_index(drill: Drill, index: Index, live: Index, where: str) -> str:
     """Step 4: every object of the restored index is still in the bucket, unchanged."""
-    diff = artifacts.compare(index, live)
+    diff = compare(index, live)
     drill.finding(
         diff.ok,
         "artifacts-index",

@@ -1,31 +1,42 @@
 """The local drill target (runbook 2.1 on throwaway PostgreSQL): ``drill --local``.
 
-Step 1 starts a source server (seeded, WAL archived) or connects to ``--dsn``, and an empty restore
-server, all on 127.0.0.1 in one work dir; step 2 takes ``pg_dump -Fc`` with a same-snapshot manifest to S3
-(plus ``pg_basebackup`` with archived WAL); step 3 downloads it, checks its SHA-256, ``pg_restore -j``
-and compares every table with the manifest; step 5 replays WAL to a target time into a third server;
-step 10 stops every server and removes the work dir.
+Two ways to pick the backup (step 2):
+
+- restore the backups that exist (``--from-bucket``, the runbook's "select a recent backup"): the newest
+  ``backup db`` backup of the ``--dsn`` database, or the one named, or the newest at or before a time;
+  the source is only asked its name, and RPO counts the backup's age;
+- the embedded demo: a seeded source server (WAL archived) or the ``--dsn`` database is dumped now with
+  ``pg_dump -Fc`` and a same-snapshot manifest to S3 (plus ``pg_basebackup`` for point-in-time recovery).
+
+Step 1 starts an empty restore server on 127.0.0.1 in a work dir of its own; step 3 downloads the dump,
+checks its SHA-256, recreates the database with the source's encoding and locale, ``pg_restore -j``,
+compares every table and sequence with the manifest and brings back the database-level settings; step 5
+replays WAL to a target time into another server; step 10 stops every server and removes the work dir.
 """
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from backupctl.drill import artifacts, dbbackup, steps
+from backupctl.drill import checks, dbbackup, integrity, steps
 from backupctl.drill.checks import HEARTBEAT_TABLE, Query, SmokeSuite, newest_heartbeat, write_heartbeat
 from backupctl.drill.pgtools import (
     Conn,
     LocalServer,
+    PgError,
     Workspace,
     base_backup,
     chown_tree,
+    full_disk,
+    one_line,
+    pid_alive,
     scalar,
     sql,
     switch_wal_and_wait,
@@ -39,10 +50,19 @@ RESTORED_DB = "drill_restore"
 
 
 @dataclass
+class Stored:
+    """``--from-bucket``: restore an existing backup instead of taking one."""
+
+    bucket: str
+    prefix: str
+    choice: dbbackup.Choice = field(default_factory=dbbackup.Choice)
+
+
+@dataclass
 class LocalOptions:
     clients: Any  # backupctl.live.aws.Clients for S3 (moto server or real)
     bucket: str
-    evidence_bucket: str
+    evidence_bucket: str | None
     report_dir: Path
     dsn: str | None = None
     orders: int = 20_000
@@ -55,8 +75,26 @@ class LocalOptions:
     kms_key_id: str | None = None
     config_restore: Callable[[Drill], str] | None = None
     workdir: str | None = None
+    stored: Stored | None = None
     after_backup: Callable[[Any, dict[str, Any]], None] | None = None  # tests: damage the stored dump
     after_restore: Callable[[Conn], None] | None = None  # tests: damage the restored database
+
+
+def names_a_full_disk(method: Callable[[LocalPostgres], str]) -> Callable[[LocalPostgres], str]:
+    """A step that fails on a full work dir says so first, whatever words the tool chose."""
+
+    @functools.wraps(method)
+    def step(self: LocalPostgres) -> str:
+        try:
+            return method(self)
+        except (PgError, OSError) as exc:
+            note = full_disk(self.space.root) if self.space is not None else None
+            if note is None or "No space left on device" in str(exc):
+                raise
+            log = getattr(exc, "log", "") or str(exc)
+            raise PgError(f"{note}: {one_line(str(exc))}", log=log) from exc
+
+    return step
 
 
 def query_of(conn: Conn) -> Query:
@@ -85,57 +123,93 @@ class LocalPostgres:
             raise StepFailed("the work directory was never created")
         return self.space
 
+    @names_a_full_disk
     def isolate(self) -> str:
         space = self.space = Workspace.create(base=self.opts.workdir, keep=self.opts.keep)
         if self.opts.dsn:
             self.source = Conn(dsn=self.opts.dsn)
-            scalar(self.source, "select 1")
+            self.drill.database = scalar(self.source, "select current_database()")
         else:
             archive = space.root / "wal-archive"
             archive.mkdir()
             chown_tree(archive)
             server = space.add_server("source").init(archive_dir=archive).start()
             self.source = server.conn
+            self.drill.database = self.source.dbname
             self.drill.log(f"seeding {self.opts.orders} orders into the source on port {server.port}")
             seed(self.source, self.opts.orders)
         self.restore_server = space.add_server("restore").init().start()
+        touched = "only asked its name" if self.opts.stored else "only read and given heartbeat rows"
         return (
             f"restores go to throwaway servers on 127.0.0.1 under {space.root} (restore port "
-            f"{self.restore_server.port}); the source is only read and given heartbeat rows"
+            f"{self.restore_server.port}); the source is {touched}"
         )
 
+    @names_a_full_disk
     def select_backup(self) -> str:
+        if self.opts.stored is not None:
+            return self._select_stored(self.opts.stored)
         opts, drill = self.opts, self.drill
         query = query_of(self.source)
         write_heartbeat(query, drill.id, "before-backup")
         if not opts.dsn:
             self.base = base_backup(self.source, self.work.root / "base")
-        result = dbbackup.dump(self.source, self.work.root / "drill.dump", jobs=opts.jobs, progress=drill.log)
-        dbbackup.upload(self.s3, opts.bucket, opts.prefix, result, kms_key_id=opts.kms_key_id)
-        artifacts.write_listing_snapshot(
-            self.s3, opts.bucket, self.index_key, artifacts.listing(self.s3, opts.bucket)
+        stored = dbbackup.backup(
+            self.source,
+            self.work.root / "drill.dump",
+            self.s3,
+            opts.bucket,
+            opts.prefix,
+            jobs=opts.jobs,
+            kms_key_id=opts.kms_key_id,
+            progress=drill.log,
         )
-        chosen = dbbackup.newest_manifest(self.s3, opts.bucket, opts.prefix, result.manifest["database"])
-        if chosen is None:
-            raise StepFailed(f"no dump manifest under s3://{opts.bucket}/{opts.prefix}")
-        self.manifest = chosen
-        drill.target_point = datetime.fromisoformat(chosen["snapshotTime"])
-        drill.backup = {
-            "kind": "pg_dump -Fc",
-            "id": f"s3://{chosen['bucket']}/{chosen['key']}",
-            "createdAt": chosen["snapshotTime"],
-            "description": f"logical dump s3://{chosen['bucket']}/{chosen['key']} "
-            f"({chosen['bytes']} bytes, {len(chosen['tables'])} tables)",
-            "why": "the newest dump manifest for this database in the backup bucket; "
-            + (
-                "plus a pg_basebackup with archived WAL for point-in-time recovery"
-                if self.base
-                else "no physical backup: --dsn sources are restored logically"
-            ),
-        }
+        checks.write_listing_snapshot(
+            self.s3, opts.bucket, self.index_key, checks.listing(self.s3, opts.bucket)
+        )
+        self.manifest = stored
+        drill.target_point = datetime.fromisoformat(stored["snapshotTime"])
+        drill.backup = self._described(stored, "taken by this drill (the embedded demo); ")
+        drill.backup["why"] += (
+            "plus a pg_basebackup with archived WAL for point-in-time recovery"
+            if self.base
+            else "no physical backup: --dsn sources are restored logically"
+        )
         if self.base is not None:
             self._mark_target(query)
         return str(drill.backup["description"])
+
+    def _described(self, manifest: dict[str, Any], why: str) -> dict[str, Any]:
+        taken = datetime.fromisoformat(manifest["snapshotTime"])
+        return {
+            "kind": "pg_dump -Fc",
+            "id": f"s3://{manifest['bucket']}/{manifest['key']}",
+            "createdAt": manifest["snapshotTime"],
+            "ageSeconds": round(max(0.0, (self.drill.started_at - taken).total_seconds()), 3),
+            "description": f"logical dump s3://{manifest['bucket']}/{manifest['key']} "
+            f"({manifest['bytes']} bytes, {len(manifest['tables'])} tables, "
+            f"{len(manifest.get('sequences', {}))} sequences)",
+            "why": why,
+        }
+
+    def _select_stored(self, stored: Stored) -> str:
+        """Step 2 of ``--from-bucket``: the chosen backup of this database; RPO is its age (the drill
+        restores as if the database were lost now)."""
+        drill, choice = self.drill, stored.choice
+        database = drill.database or ""
+        key, count = dbbackup.select(self.s3, stored.bucket, stored.prefix, database, choice)
+        self.manifest = dbbackup.read_manifest(self.s3, stored.bucket, key)
+        why = (
+            f"requested with --backup {choice.key}"
+            if choice.key
+            else f"the newest of {count} backup(s) taken at or before {choice.at.isoformat()}"
+            if choice.at
+            else f"the newest of {count} backup(s) of {database}"
+        )
+        drill.backup = self._described(self.manifest, why)
+        drill.target_point = drill.started_at
+        drill.newest_write = datetime.fromisoformat(self.manifest["snapshotTime"])
+        return f"{drill.backup['description']}: {why}; {drill.backup['ageSeconds']:.0f} s old"
 
     def _mark_target(self, query: Query) -> None:
         """A write just before the PITR target and one just after it; replay must keep only the first."""
@@ -148,53 +222,83 @@ class LocalPostgres:
         switch_wal_and_wait(self.source, self.work.root / "wal-archive")
         self.drill.point_in_time = target.isoformat()
 
+    @names_a_full_disk
     def restore(self) -> str:
-        opts, drill = self.opts, self.drill
+        opts, drill, manifest = self.opts, self.drill, self.manifest
         if self.restore_server is None:
             raise StepFailed("no restore server")
         if opts.after_backup:
-            opts.after_backup(self.s3, self.manifest)
-        path = dbbackup.download(self.s3, self.manifest, self.work.root / "downloaded.dump")
-        manifest = self.manifest
+            opts.after_backup(self.s3, manifest)
+        path = dbbackup.download(self.s3, manifest, self.work.root / "downloaded.dump")
 
-        def verify(conn: Conn) -> dict[str, dict[str, Any]]:
+        def verify(conn: Conn) -> dbbackup.Verified:
             if opts.after_restore:
                 opts.after_restore(conn)
-            return dbbackup.restored_stats(conn, manifest, jobs=opts.jobs)
+            return dbbackup.verify(conn, manifest, jobs=opts.jobs)
 
-        self.restored, verified = dbbackup.restore(
-            self.restore_server.conn, RESTORED_DB, path, jobs=opts.jobs, alongside=verify
-        )
-        stats = verified or {}
-        problems = dbbackup.compare(manifest, stats)
+        facts = manifest["databaseFacts"]
+        try:
+            self.restored, verified, notes = dbbackup.restore(
+                self.restore_server.conn, RESTORED_DB, path, facts, jobs=opts.jobs, alongside=verify
+            )
+        except PgError as exc:
+            crash = self.restore_server.crash()  # a server that went down says why in its own log
+            if crash is None:
+                raise
+            raise PgError(f"restore server: {crash}; {exc}", log=exc.log) from exc
+        assert verified is not None
+        self._database_findings(facts, notes)
+        problems = dbbackup.compare(manifest, verified)
         for problem in problems:
             drill.finding(False, "restore-integrity", RESTORED_DB, problem)
         if problems:
             raise StepFailed(f"{len(problems)} integrity problem(s): {problems[0]}")
+        rows = sum(t["rows"] for t in verified.tables.values())
         drill.finding(
             True,
             "restore-integrity",
             RESTORED_DB,
-            f"{len(stats)} tables match the manifest's row counts and checksums",
+            f"{len(verified.tables)} tables ({rows} rows) and {len(verified.sequences)} sequences match the "
+            "manifest's row counts, checksums and positions",
         )
         return (
-            f"pg_restore -j{opts.jobs} into {RESTORED_DB}; {len(stats)} tables, "
-            f"{sum(t['rows'] for t in stats.values())} rows match the manifest"
+            f"pg_restore -j{opts.jobs} into {RESTORED_DB}; {len(verified.tables)} tables, {rows} rows, "
+            f"{len(verified.sequences)} sequences match the manifest"
         )
 
-    def artifacts_index(self) -> tuple[artifacts.Index, artifacts.Index, str]:
+    def _database_findings(self, facts: dict[str, Any], notes: list[str]) -> None:
+        """Database-level settings and ownership against the source's: advisory, since the data is right
+        even when this host lacks the source's locale."""
+        assert self.restored is not None
+        differences = notes + integrity.compare_facts(facts, integrity.database_facts(self.restored))
+        for difference in differences:
+            self.drill.finding(False, "database-settings", RESTORED_DB, difference, warn=True)
+        if not differences:
+            self.drill.finding(
+                True,
+                "database-settings",
+                RESTORED_DB,
+                f"owner {facts['owner']}, encoding and locale, comment, privileges and "
+                f"{sum(len(v or []) for v in facts.get('settings', {}).values())} database setting(s) as the "
+                "source had them",
+            )
+
+    def artifacts_index(self) -> tuple[checks.Index, checks.Index, str]:
+        if self.opts.stored is not None:
+            raise StepSkipped("restoring a stored backup: the artifacts index is drilled by drill --stack")
         bucket = self.opts.bucket
         return (
-            artifacts.read_listing_snapshot(self.s3, bucket, self.index_key),
-            artifacts.listing(self.s3, bucket),
+            checks.read_listing_snapshot(self.s3, bucket, self.index_key),
+            checks.listing(self.s3, bucket),
             f"s3://{bucket}/{self.index_key}",
         )
 
+    @names_a_full_disk
     def replay(self) -> str:
         drill = self.drill
         if self.base is None or not drill.point_in_time:
             raise StepSkipped(
-                "needs a physical base backup with WAL archiving: not available for --dsn sources"
+                "needs a physical base backup with WAL archiving: only the seeded demo source has one"
             )
         pitr = self.work.add_server("pitr")
         pitr.recover_to(self.base, self.work.root / "wal-archive", drill.point_in_time).start()
@@ -252,34 +356,23 @@ class LocalPostgres:
         return f"stopped {len(space.servers)} server(s) and removed their work directory"
 
 
-def _alive(pid: int | None) -> bool:
-    """A process that still runs (a zombie waiting for its parent to reap it does not)."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
 def _still_running(pids: list[tuple[LocalServer, int | None]], wait: float = 10.0) -> list[LocalServer]:
     """The servers whose postmaster has not exited within ``wait`` seconds of ``pg_ctl stop``."""
     deadline = time.monotonic() + wait
     while True:
-        running = [s for s, pid in pids if _alive(pid)]
+        running = [s for s, pid in pids if pid_alive(pid)]
         if not running or time.monotonic() > deadline:
             return running
         time.sleep(0.05)
 
 
-def run_local(opts: LocalOptions, out: TextIO | None = None) -> dict[str, Any]:
+def run_local(
+    opts: LocalOptions,
+    out: TextIO | None = None,
+    on_report: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     for name in LOCAL_TOOLS:
         tool(name)  # every binary up front: a missing one is a one-line error before anything starts
     source = "--dsn database" if opts.dsn else "seeded local database"
-    drill = Drill("local", source, opts.criticality, out=out or sys.stderr)
-    return steps.run(LocalPostgres(opts, drill))
+    drill = Drill("local", source, opts.criticality, out=out or sys.stderr, log_dir=opts.report_dir)
+    return steps.run(LocalPostgres(opts, drill), on_report)

@@ -10,35 +10,174 @@ clusters; for a real database (``--dsn``) libpq's own environment and ``~/.pgpas
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from backupctl.errors import BadInput
 
 SERVER_USER = "postgres"
 START_TIMEOUT_SECONDS = 60
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class PgError(Exception):
-    """A PostgreSQL tool failed; the message carries its last stderr line."""
+    """A PostgreSQL tool failed. The message is one bounded line naming the cause (the tool's own reason,
+    not its last words); ``log`` keeps everything it wrote, for the report's log file."""
+
+    def __init__(self, message: str, log: str = "") -> None:
+        super().__init__(message)
+        self.log = log
+
+
+MAX_LINE = 300
+# Causes named first wherever they appear, whatever a tool printed after them.
+ROOT_CAUSES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Out of memory")
+# Last words, never the reason: a dead worker, a summary, initdb tidying up.
+LAST_WORDS = (
+    "a worker process died unexpectedly",
+    "errors ignored on restore",
+    "removing data directory",
+    "removing contents of data directory",
+)
+# Consequences of a server that went away: the reason only when nothing better was said (the server's
+# own log usually has it: ``LocalServer.crash``).
+CONSEQUENCES = (
+    "terminating connection because of crash of another server process",
+    "server closed the connection unexpectedly",
+    "the database system is in recovery mode",
+    "connection to server was lost",
+)
+ERROR_MARKS = ("error:", "ERROR:", "FATAL:", "PANIC:", "failed:")
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` as one line of at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
+
+
+def cause(text: str, fallback: str = "no message") -> str:
+    """The line of a tool's or server's output that says why it failed, with the hint that follows it:
+    a root cause (a full disk) wherever it is, else the first error that is not a consequence of another."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+
+    def with_hint(i: int) -> str:
+        hint = lines[i + 1] if i + 1 < len(lines) and lines[i + 1].startswith("HINT:") else ""
+        return one_line(f"{lines[i]} ({hint})" if hint else lines[i])
+
+    for needle in ROOT_CAUSES:
+        for i, line in enumerate(lines):
+            if needle in line:
+                return with_hint(i)
+    errors = [i for i, line in enumerate(lines) if any(m in line for m in ERROR_MARKS)]
+    for skip in (LAST_WORDS + CONSEQUENCES, LAST_WORDS):
+        for i in errors:
+            if not any(c in lines[i] for c in skip):
+                return with_hint(i)
+    return one_line(lines[-1]) if lines else fallback
+
+
+# Every tool this process is running, so an interruption can stop them before it waits for any thread.
+_children: set[subprocess.Popen[str]] = set()
+_children_lock = threading.Lock()
+
+
+def stop_children(grace: float = 2.0) -> None:
+    """Terminates every PostgreSQL tool still running (an interruption unwinds faster than they end)."""
+    with _children_lock:
+        running = [p for p in _children if p.poll() is None]
+    for proc in running:
+        with contextlib.suppress(OSError):
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    what: str = "",
+    stdin: str | None = None,
+    detach: bool = False,
+) -> str:
+    """Runs a tool to completion; its stdout, or ``PgError`` with the cause and the whole stderr.
+    ``detach``: in a session of its own, so a Ctrl-C at the terminal does not reach it (server control:
+    a repeated Ctrl-C must not kill the ``pg_ctl stop`` of the cleanup; this process stops it if need be)."""
+    args = list(argv)
+    name = what or Path(args[args.index("--") + 1] if "--" in args else args[0]).name
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=detach,
+    )
+    with _children_lock:
+        _children.add(proc)
+    try:
+        out, err = proc.communicate(stdin)
+    except BaseException:
+        proc.kill()  # interrupted while waiting: never leave the tool running behind us
+        proc.wait()
+        raise
+    finally:
+        with _children_lock:
+            _children.discard(proc)
+    if proc.returncode != 0:
+        raise PgError(f"{name} failed: {cause(err, f'exit {proc.returncode}')}", log=err)
+    return out
+
+
+def parallel(function: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """``function`` over ``items``, ``jobs`` at a time; an interruption stops the tools the workers run
+    first, so it does not wait for them to finish."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        try:
+            return list(pool.map(function, items))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_children()
+            raise
 
 
 def bindir() -> Path:
     """The PostgreSQL binaries: $PG_BINDIR, else `pg_config --bindir`, else the PATH."""
     if os.environ.get("PG_BINDIR"):
         return Path(os.environ["PG_BINDIR"])
+    return _found_bindir()
+
+
+@functools.cache
+def _found_bindir() -> Path:
+    """Looked up once: a cleanup that asks again while signals fly must get the same answer."""
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False, start_new_session=True
+        )
         if out.returncode == 0 and out.stdout.strip():
             return Path(out.stdout.strip())
     found = shutil.which("pg_dump")
@@ -67,18 +206,6 @@ def server_user() -> pwd.struct_passwd:
 def as_server_user() -> list[str]:
     """The prefix that runs a server binary as `postgres` when we are root (initdb refuses root)."""
     return ["runuser", "-u", SERVER_USER, "--"] if os.geteuid() == 0 else []
-
-
-def run(argv: Sequence[str], *, env: dict[str, str] | None = None, what: str = "") -> str:
-    done = subprocess.run(
-        list(argv), capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        args = list(argv)
-        name = Path(args[args.index("--") + 1] if "--" in args else args[0]).name
-        raise PgError(f"{what or name} failed: {last}")
-    return done.stdout
 
 
 def free_port() -> int:
@@ -166,6 +293,53 @@ def sql(conn: Conn, query: str) -> list[list[str]]:
     return [line.split("\t") for line in out.splitlines() if line]
 
 
+def check_reachable(conn: Conn, what: str = "--dsn") -> str:
+    """The database's name; before any work, a ``BadInput`` with the host, port and the server's own
+    message when it cannot be reached (the connection string itself is never repeated: it may hold a
+    password)."""
+    env = {"PGCONNECT_TIMEOUT": os.environ.get("PGCONNECT_TIMEOUT", "10"), **conn.env}
+    try:
+        out = run(
+            [tool("psql"), "-X", "-q", "-A", "-t", *conn.args(), "-c", "select current_database()"],
+            env=env,
+            what="psql",
+        )
+    except PgError as exc:
+        message = " ".join(line.strip() for line in exc.log.splitlines() if line.strip())
+        message = message.removeprefix("psql: error: ") or str(exc)
+        raise BadInput(what, "a PostgreSQL database this host can reach", one_line(message)) from None
+    return out.strip()
+
+
+def check_workdir(path: str, what: str = "--workdir") -> Path:
+    """An existing directory this process can write and, as root, the server user can reach (the
+    servers' data directories live inside it)."""
+    directory = Path(path)
+    if not directory.exists():
+        raise BadInput(f"{what} {path}", "an existing directory", "no such directory")
+    if not directory.is_dir():
+        raise BadInput(f"{what} {path}", "a directory", "a file")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise BadInput(f"{what} {path}", "a writable directory", "not writable (or on a read-only mount)")
+    if os.geteuid() == 0:
+        user = server_user()
+        for part in [directory.resolve(), *directory.resolve().parents]:
+            info = part.stat()
+            if info.st_uid == user.pw_uid:
+                ok = bool(info.st_mode & stat.S_IXUSR)
+            elif info.st_gid == user.pw_gid:
+                ok = bool(info.st_mode & stat.S_IXGRP)
+            else:
+                ok = bool(info.st_mode & stat.S_IXOTH)
+            if not ok:
+                raise BadInput(
+                    f"{what} {path}",
+                    f"a directory the {SERVER_USER} user can reach (the servers run as {SERVER_USER})",
+                    f"{part} closed to it (mode {stat.S_IMODE(info.st_mode):o})",
+                )
+    return directory
+
+
 def scalar(conn: Conn, query: str) -> str:
     rows = sql(conn, query)
     return rows[0][0] if rows and rows[0] else ""
@@ -201,6 +375,7 @@ class LocalServer:
                 "--no-sync",
             ],
             what="initdb",
+            detach=True,
         )
         settings = [
             "listen_addresses = '127.0.0.1'",
@@ -218,7 +393,14 @@ class LocalServer:
 
     def recover_to(self, base: Path, archive_dir: Path, target_time: str) -> LocalServer:
         """A copy of a base backup that replays archived WAL up to ``target_time``, then promotes."""
-        shutil.copytree(base, self.data)
+        try:
+            shutil.copytree(base, self.data)
+        except shutil.Error as exc:  # one entry per file that failed: name the first reason, log them all
+            failures = (
+                [str(why) for _, _, why in exc.args[0]] if exc.args and isinstance(exc.args[0], list) else []
+            )
+            log = "\n".join(failures) or str(exc)
+            raise PgError(f"copying the base backup failed: {cause(log)}", log=log) from None
         for stale in ("postmaster.pid", "standby.signal"):
             (self.data / stale).unlink(missing_ok=True)
         with (self.data / "postgresql.conf").open("a") as conf:
@@ -254,12 +436,20 @@ class LocalServer:
                     "start",
                 ],
                 what="pg_ctl start",
+                detach=True,
             )
         except PgError as exc:
-            lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-            fatal = [line for line in lines if "FATAL" in line or "ERROR" in line] or lines[-1:]
-            raise PgError(f"{exc}; server log: {fatal[-1] if fatal else 'empty'}") from None
+            text = server_log_tail(log)
+            raise PgError(
+                f"pg_ctl start failed; server log: {cause(text, 'empty')}", log=f"{exc.log}\n{text}"
+            ) from None
         return self
+
+    def crash(self) -> str | None:
+        """Why the server went down, when its log says (a PANIC, a full disk), else None."""
+        lines = server_log_tail(self.root / "server.log").splitlines()
+        crashed = [line for line in lines if "PANIC:" in line or any(c in line for c in ROOT_CAUSES)]
+        return cause("\n".join(crashed)) if crashed else None
 
     def wait_promoted(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         deadline = time.monotonic() + timeout
@@ -267,15 +457,21 @@ class LocalServer:
             with contextlib.suppress(PgError):
                 if scalar(self.conn, "select pg_is_in_recovery()") == "f":
                     return
+            if self.pid() is None or not pid_alive(self.pid()):
+                break  # the server gave up (recovery failed): its log says why
             time.sleep(0.1)
-        raise PgError(f"server on port {self.port} did not finish recovery in {timeout:.0f} s")
+        text = server_log_tail(self.root / "server.log")
+        raise PgError(
+            f"server on port {self.port} did not finish recovery: {cause(text, 'no server log')}", log=text
+        )
 
     def stop(self) -> None:
         if not self.process_started:
             return
         try:
-            run([*as_server_user(), tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
-        except PgError:
+            argv = [*as_server_user(), tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+            run(argv, detach=True)
+        except Exception:  # whatever stopped pg_ctl, the server must not outlive the drill
             self._kill()
         self.process_started = False
 
@@ -289,6 +485,39 @@ class LocalServer:
         with contextlib.suppress(OSError, ValueError, IndexError):
             return int((self.data / "postmaster.pid").read_text().splitlines()[0])
         return None
+
+
+def full_disk(path: Path, margin: int = 16 * 1024 * 1024) -> str | None:
+    """ "No space left on device" with the free space, when the filesystem holding ``path`` is (nearly)
+    full: PostgreSQL reports a partial write ("wrote only 4096 of 8192 bytes") without those words."""
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return None
+    free = info.f_bavail * info.f_frsize
+    return f"No space left on device ({free // 1024} KiB free under {path})" if free < margin else None
+
+
+def server_log_tail(path: Path, lines: int = 200) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def pid_alive(pid: int | None) -> bool:
+    """A process that still runs (a zombie waiting for its parent to reap it does not)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def add_server(root: Path, servers: list[LocalServer], name: str) -> LocalServer:
@@ -323,7 +552,8 @@ class Workspace:
         if self.keep:
             return
         for server in self.servers:
-            server.stop()
+            with contextlib.suppress(Exception):  # one server's trouble must not keep the others running
+                server.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

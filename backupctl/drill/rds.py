@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from backupctl.drill import artifacts, checks, dbbackup, steps
+from backupctl.drill import checks, dbbackup, steps
 from backupctl.drill.checks import Query, SmokeSuite, write_heartbeat
 from backupctl.drill.pgtools import Conn, PgError, sql
 from backupctl.drill.recorder import Drill, StepFailed, StepSkipped
@@ -163,8 +163,11 @@ def select_backup(rds: Any, instance: dict[str, Any], opts: RdsOptions) -> dict[
     )
 
 
-def cleanup_rds(rds: Any, created: Sequence[str], drill_id: str, *, keep: bool) -> str:
-    """Deletes only instances this drill created, checked by their drill-id tag; never anything else."""
+def cleanup_rds(
+    rds: Any, created: Sequence[str], drill_id: str, *, keep: bool, waiter: dict[str, int] | None = None
+) -> str:
+    """Deletes only instances this drill created, checked by their drill-id tag, never anything else,
+    and waits until they are gone (so step 10's time is the real teardown time)."""
     if keep:
         return f"kept for inspection (--keep): {', '.join(created) or 'nothing'}"
     deleted, refused = [], []
@@ -176,13 +179,23 @@ def cleanup_rds(rds: Any, created: Sequence[str], drill_id: str, *, keep: bool) 
         if _tags(rds, instance["DBInstanceArn"]).get(DRILL_TAG) != drill_id:
             refused.append(ident)
             continue
+        if instance.get("DeletionProtection"):
+            # Restored without it on purpose; a restore that kept the source's (moto does, and a snapshot
+            # of a protected prod copy could) must not leave the drill's own instance behind.
+            rds.modify_db_instance(
+                DBInstanceIdentifier=ident, DeletionProtection=False, ApplyImmediately=True
+            )
         rds.delete_db_instance(
             DBInstanceIdentifier=ident, SkipFinalSnapshot=True, DeleteAutomatedBackups=True
         )
         deleted.append(ident)
+    for ident in deleted:
+        rds.get_waiter("db_instance_deleted").wait(
+            DBInstanceIdentifier=ident, WaiterConfig=waiter or {"Delay": 30, "MaxAttempts": 120}
+        )
     if refused:
         raise StepFailed(f"not deleting {', '.join(refused)}: not tagged {DRILL_TAG}={drill_id}")
-    return f"deleted {', '.join(deleted) or 'nothing'} (tagged {DRILL_TAG}={drill_id})"
+    return f"deleted {', '.join(deleted) or 'nothing'} and waited until gone (tagged {DRILL_TAG}={drill_id})"
 
 
 class Rds:
@@ -294,17 +307,17 @@ class Rds:
             raise StepFailed(f"{len(unreadable)} table(s) unreadable after the restore")
         return f"{target_id} available; {len(tables)} tables readable"
 
-    def artifacts_index(self) -> tuple[artifacts.Index, artifacts.Index, str]:
+    def artifacts_index(self) -> tuple[checks.Index, checks.Index, str]:
         bucket = str(self.outputs["artifactsBucket"])
         audit_bucket = str(self.outputs.get("auditBucket") or bucket)
-        found = artifacts.newest_inventory(self.s3, audit_bucket, bucket)
+        found = checks.newest_inventory(self.s3, audit_bucket, bucket)
         if found is None:
             raise StepSkipped(
                 "no S3 inventory of the artifacts bucket delivered yet (first delivery within 48 h)",
                 warn="artifacts-index",
                 resource=bucket,
             )
-        return found[1], artifacts.listing(self.s3, bucket), f"s3://{audit_bucket}/{found[0]}"
+        return found[1], checks.listing(self.s3, bucket), f"s3://{audit_bucket}/{found[0]}"
 
     def replay(self) -> str:
         # RDS replays the log itself when restoring to a point in time; this reads where it stopped.
@@ -325,10 +338,15 @@ class Rds:
         return self.restored
 
     def clean_up(self) -> str:
-        return cleanup_rds(self.rds, self.created, self.drill.id, keep=self.opts.keep)
+        waiter = {"Delay": self.opts.waiter_delay, "MaxAttempts": self.opts.waiter_attempts}
+        return cleanup_rds(self.rds, self.created, self.drill.id, keep=self.opts.keep, waiter=waiter)
 
 
-def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
+def run_rds(
+    opts: RdsOptions,
+    out: TextIO | None = None,
+    on_report: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     outputs = opts.outputs
     rds = opts.clients.client("rds", str(outputs["region"]))
     dbs = {str(d["name"]): d for d in outputs["databases"]} | {
@@ -345,6 +363,8 @@ def run_rds(opts: RdsOptions, out: TextIO | None = None) -> dict[str, Any]:
         str(spec["identifier"]),
         str(spec["criticality"]),
         stack=str(outputs["environment"]),
+        database=str(spec["name"]),
         out=out or sys.stderr,
+        log_dir=opts.report_dir,
     )
-    return steps.run(Rds(opts, drill, spec, instance))
+    return steps.run(Rds(opts, drill, spec, instance), on_report)

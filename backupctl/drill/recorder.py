@@ -3,24 +3,29 @@ the findings, and the RTO/RPO measurement; printed as progress while it runs, re
 
 A step runs inside ``guarded``: an expected failure (``StepFailed``, a PostgreSQL or AWS error, a full
 disk) is recorded, and a fatal one makes the remaining steps skip; ``StepSkipped`` records a step that
-does not apply to this target. Anything else is recorded as failed and raised.
+does not apply to this target. Anything else (a signal, a bug) is recorded as failed and raised. A
+failing step's detail is one bounded line naming the cause; the whole message and the tool's own output
+go to a log file beside the report, which the step names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from backupctl.drill.dbbackup import DumpRefused
-from backupctl.drill.pgtools import PgError
+from backupctl.drill.pgtools import PgError, one_line
 from backupctl.drill.report import REPORT_SCHEMA
+from backupctl.errors import Interrupted
 from backupctl.findings import Finding
 
 STEPS = {
@@ -71,6 +76,7 @@ class StepRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     detail: str = ""
+    log: str | None = None  # the whole error and the tool's output, when the detail had to be shortened
 
     def to_dict(self) -> dict[str, Any]:
         started = self.started_at or datetime.now(UTC)
@@ -83,7 +89,17 @@ class StepRecord:
             "finishedAt": finished.isoformat(),
             "seconds": round((finished - started).total_seconds(), 3),
             "detail": self.detail,
+            **({"log": self.log} if self.log else {}),
         }
+
+
+def signal_name(exc: BaseException) -> str | None:
+    """SIGINT/SIGTERM/SIGHUP when ``exc`` is an interruption, else None."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "SIGINT"
+    if isinstance(exc, Interrupted):
+        return signal.Signals(exc.signum).name
+    return None
 
 
 @dataclass
@@ -92,6 +108,7 @@ class Drill:
     source: str
     criticality: str
     stack: str | None = None
+    database: str | None = None  # the database drilled, by name: what `drill history` groups by
     out: TextIO = field(default_factory=lambda: sys.stderr)
     id: str = field(
         default_factory=lambda: f"drill-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -109,6 +126,9 @@ class Drill:
     smoke_passed_at: datetime | None = None
     evidence: dict[str, Any] | None = None
     aborted: bool = False
+    interrupted: str | None = None  # the signal that stopped the drill
+    stopped_at: dict[str, Any] | None = None  # the step that stopped the drill, and why
+    log_dir: Path | None = None  # where a failing step's whole log is kept (the report directory)
 
     @property
     def targets(self) -> tuple[int, int]:
@@ -132,22 +152,45 @@ class Drill:
         try:
             yield record
         except StepSkipped as skipped:
-            record.status, record.detail = "SKIP", str(skipped)
+            record.status, record.detail = "SKIP", one_line(str(skipped))
             if skipped.warn:
                 self.finding(False, skipped.warn, skipped.resource or self.source, str(skipped), warn=True)
         except EXPECTED_ERRORS as exc:
-            record.status = "FAIL"
-            record.detail = str(exc) if not record.detail else f"{record.detail}; {exc}"
-            self.finding(False, f"drill-step-{number}", self.source, f"step {number} ({record.title}): {exc}")
+            reason = self._failed(record, exc)
+            self.finding(
+                False, f"drill-step-{number}", self.source, f"step {number} ({record.title}): {reason}"
+            )
             if fatal:
                 self.aborted = True
-        except BaseException:
-            record.status = "FAIL"  # bad input or a bug: shown as failed, then raised (cleanup still runs)
+                self.stopped_at = self.stopped_at or {"step": number, "title": record.title, "reason": reason}
+        except BaseException as exc:
+            # A signal, bad input or a bug: shown as failed, then raised (cleanup and the report still run).
+            stop = signal_name(exc)
+            reason = f"interrupted ({stop})" if stop else self._failed(record, exc)
+            record.status = "FAIL"
+            if stop:
+                record.detail = f"{record.detail}; {reason}" if record.detail else reason
+                self.interrupted = stop
+            self.stopped_at = self.stopped_at or {"step": number, "title": record.title, "reason": reason}
             raise
         finally:
             record.finished_at = datetime.now(UTC)
             seconds = (record.finished_at - record.started_at).total_seconds()
             print(f"        {record.status} in {seconds:.1f} s  {record.detail}", file=self.out, flush=True)
+
+    def _failed(self, record: StepRecord, exc: BaseException) -> str:
+        """Records a failed step: one bounded line, and the whole story in a log file beside the report."""
+        full = str(exc) if not isinstance(exc, OSError) or not exc.strerror else _os_error(exc)
+        reason = one_line(full)
+        record.status = "FAIL"
+        record.detail = one_line(f"{record.detail}; {reason}" if record.detail else reason)
+        tool_log = getattr(exc, "log", "") or ""
+        if (tool_log or reason != " ".join(full.split())) and self.log_dir is not None:
+            path = self.log_dir / f"{self.id}.step-{record.number}.log"
+            with contextlib.suppress(OSError):  # the log is extra; the bounded line is already recorded
+                path.write_text(f"{type(exc).__name__}: {full}\n\n{tool_log}", encoding="utf-8")
+                record.log = str(path)
+        return reason
 
     def measure(self) -> dict[str, Any]:
         rpo_target, rto_target = self.targets
@@ -169,17 +212,20 @@ class Drill:
             s.status == "FAIL" for s in self.steps.values()
         )
         ok = not failed and measured["rtoMet"] and measured["rpoMet"]
+        result = "INTERRUPTED" if self.interrupted else "PASS" if ok else "FAIL"
         return {
             "schema": REPORT_SCHEMA,
             "drillId": self.id,
             "mode": self.mode,
             "stack": self.stack,
             "source": self.source,
+            "database": self.database,
             "criticality": self.criticality,
             "targets": {"rpoMinutes": rpo_target, "rtoMinutes": rto_target},
             "startedAt": self.started_at.isoformat(),
             "finishedAt": datetime.now(UTC).isoformat(),
-            "result": "PASS" if ok else "FAIL",
+            "result": result,
+            "stoppedAt": self.stopped_at,
             "backup": self.backup,
             "pointInTime": self.point_in_time,
             "newestTransaction": self.newest_transaction,
@@ -188,6 +234,11 @@ class Drill:
             "findings": [f.to_dict() for f in self.findings],
             "evidence": self.evidence,
         }
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror}{where}"
 
 
 @contextlib.contextmanager

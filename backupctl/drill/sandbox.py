@@ -13,11 +13,14 @@ from typing import Any
 from backupctl.drill.checks import SmokeSuite, config_dry_run
 from backupctl.drill.pgtools import Conn, sql
 from backupctl.drill.recorder import Drill
-from backupctl.live.aws import Clients
+from backupctl.live.aws import BOUNDED, Clients
 
 LOCAL_BUCKET = "maestro-drill-backups"
 LOCAL_EVIDENCE_BUCKET = "maestro-drill-evidence"
 LOCAL_REGION = "us-east-1"
+# Evidence retention bounds (runbook 1.2: at least 90 days; Object Lock allows 100 years); mirrors
+# components.settings (tested), which the command line does not import.
+MIN_LOCK_DAYS, MAX_LOCK_DAYS = 90, 36500
 
 SEED_SQL = """
 create table customers (id bigint primary key, email text not null unique, region text not null,
@@ -71,6 +74,16 @@ def seed(conn: Conn, orders: int) -> None:
 def embedded_s3(lock_mode: str, lock_days: int) -> Iterator[Clients]:
     """A moto S3 server on 127.0.0.1 for the local drill, with a backup bucket and an Object Lock
     evidence bucket; stopped on exit (its contents live only as long as the drill)."""
+    clients, server = start_embedded_s3(lock_mode, lock_days)
+    try:
+        yield clients
+    finally:
+        server.stop()
+
+
+def start_embedded_s3(lock_mode: str, lock_days: int) -> tuple[Clients, Any]:
+    """``embedded_s3`` without the context: the clients and the running server, which the caller stops
+    (a test stops it mid-drill to see the drill cope with S3 gone)."""
     import boto3  # noqa: PLC0415
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
@@ -88,7 +101,7 @@ def embedded_s3(lock_mode: str, lock_days: int) -> Iterator[Clients]:
             aws_secret_access_key="drill",  # noqa: S106 - the embedded moto server takes any key
             region_name=LOCAL_REGION,
         )
-        clients = Clients(session, f"http://{host}:{port}")
+        clients = Clients(session, f"http://{host}:{port}", BOUNDED)
         s3 = clients.client("s3")
         s3.create_bucket(Bucket=LOCAL_BUCKET)
         s3.put_bucket_versioning(Bucket=LOCAL_BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -102,9 +115,10 @@ def embedded_s3(lock_mode: str, lock_days: int) -> Iterator[Clients]:
                 "Rule": {"DefaultRetention": {"Mode": lock_mode, "Days": lock_days}},
             },
         )
-        yield clients
-    finally:
+    except BaseException:
         server.stop()
+        raise
+    return clients, server
 
 
 def local_config_restore(clients: Any, bucket: str) -> Callable[[Drill], str]:

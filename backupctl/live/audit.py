@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backupctl.errors import BadInput, Interrupted, RefusedError
+from backupctl.errors import BadInput, Interrupted, RefusedError, signals_held
 from backupctl.files import append_line
 
 AUDIT_SCHEMA = "maestro-backup/audit@1"
@@ -97,6 +97,7 @@ class Run:
     audit_log: str | None
     stack: str | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    details: dict[str, Any] = field(default_factory=dict)  # names and counts known so far (a drill id)
 
 
 @contextlib.contextmanager
@@ -107,7 +108,8 @@ def recorded(run: Run) -> Iterator[Run]:
         yield run
     except BaseException as exc:
         result, reason = outcome(exc)
-        with contextlib.suppress(Exception):  # the record must never hide the error it records
+        # The record must never hide the error it records, nor be lost to a second Ctrl-C.
+        with signals_held(), contextlib.suppress(Exception):
             emit(
                 record(
                     run.command,
@@ -116,6 +118,7 @@ def recorded(run: Run) -> Iterator[Run]:
                     who=actor(),
                     started=run.started,
                     reason=reason,
+                    **run.details,
                 ),
                 run.audit_log,
             )

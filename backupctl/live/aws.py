@@ -17,6 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 RETRIES = Config(retries={"max_attempts": 8, "mode": "standard"})
+# For a drill or a backup that must say "S3 is unreachable" in seconds, not minutes: an endpoint that
+# refuses or drops connections is given up after 3 attempts of at most 5 s to connect.
+BOUNDED = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
 
 
 def as_utc(value: Any) -> datetime | None:
@@ -44,9 +47,10 @@ class Clients:
 
     session: Any
     endpoint_url: str | None = None
+    config: Config | None = None  # timeouts and retries, when a caller needs tighter bounds than RETRIES
 
     def client(self, service: str, region: str | None = None) -> Any:
-        kwargs: dict[str, Any] = {"config": RETRIES}
+        kwargs: dict[str, Any] = {"config": self.config or RETRIES}
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         if region:
