@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from backupctl.offline.preview import close_runtime, preview_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACKS = ("staging", "prod")
+MOTO_REGION = "eu-west-1"  # both stacks' region
 
 
 class Deployment:
@@ -86,3 +88,16 @@ def project_copy(tmp_path: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
     return tmp_path
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An empty moto account in the stacks' region; the live tests build the program's account in it."""
+    from moto import mock_aws
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", MOTO_REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield boto3.Session(region_name=MOTO_REGION)

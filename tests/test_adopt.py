@@ -10,14 +10,11 @@ equal to the URN the program gives the resource in the preview.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
-from moto import mock_aws
 
 from backupctl.cli import main
 from backupctl.live.adopt import SPEC_FIELDS
@@ -25,16 +22,6 @@ from backupctl.offline.preview import close_runtime, preview_stack
 
 REGION = "eu-west-1"
 LEGACY = "legacy-orchestrator"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
 
 
 def _mark(project: Path, **adopt: str) -> None:

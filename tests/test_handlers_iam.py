@@ -15,13 +15,10 @@ What moto cannot show, and where it is covered instead:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from backupctl.findings import Finding
 from backupctl.handlers import config_backup, kms_validate
@@ -31,16 +28,6 @@ from tests.conftest import Deployment
 from tests.moto_iam import as_role, role_session
 
 REGION = "eu-west-1"
-
-
-@pytest.fixture
-def admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
 
 
 def _function_env(account: Account, job: str, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -76,10 +63,10 @@ def _subscribe(account: Account) -> tuple[Any, str]:
 
 
 def test_config_backup_runs_under_its_own_role(
-    admin: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    account = build(admin, staging.raw)
-    role = role_session(admin, _function_env(account, "config-backup", monkeypatch), REGION)
+    account = build(aws, staging.raw)
+    role = role_session(aws, _function_env(account, "config-backup", monkeypatch), REGION)
     manifest = as_role(lambda: config_backup({"source": "schedule"}, None, session=role))
     assert manifest["parameters"] == 27 and manifest["secrets"] == 1
     body = account.client("s3").get_object(Bucket=account.outputs["configBucket"], Key=manifest["key"])[
@@ -98,12 +85,12 @@ def test_config_backup_runs_under_its_own_role(
     ],
 )
 def test_config_backup_fails_when_its_role_lacks_a_statement(
-    admin: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch, sid: str, action: str
+    aws: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch, sid: str, action: str
 ) -> None:
-    account = build(admin, staging.raw)
+    account = build(aws, staging.raw)
     role_name = _function_env(account, "config-backup", monkeypatch)
     _without(account, role_name, sid)
-    role = role_session(admin, role_name, REGION)
+    role = role_session(aws, role_name, REGION)
     with pytest.raises(ClientError) as denied:
         as_role(lambda: config_backup({"source": "schedule"}, None, session=role))
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
@@ -111,10 +98,10 @@ def test_config_backup_fails_when_its_role_lacks_a_statement(
 
 
 def test_config_backup_role_cannot_read_a_secret_value(
-    admin: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch
+    aws: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    account = build(admin, staging.raw)
-    role = role_session(admin, _function_env(account, "config-backup", monkeypatch), REGION)
+    account = build(aws, staging.raw)
+    role = role_session(aws, _function_env(account, "config-backup", monkeypatch), REGION)
     secret = f"{account.outputs['secretsPrefix']}db-password"
     with pytest.raises(ClientError) as denied:
         as_role(lambda: role.client("secretsmanager").get_secret_value(SecretId=secret))
@@ -126,10 +113,10 @@ def test_config_backup_role_cannot_read_a_secret_value(
 
 @pytest.mark.parametrize("stack_name", ["staging", "prod"])
 def test_kms_validate_runs_under_its_own_role_over_every_key(
-    admin: Any, deployments: dict[str, Deployment], monkeypatch: pytest.MonkeyPatch, stack_name: str
+    aws: Any, deployments: dict[str, Deployment], monkeypatch: pytest.MonkeyPatch, stack_name: str
 ) -> None:
-    account = build(admin, deployments[stack_name].raw)
-    role = role_session(admin, _function_env(account, "kms-validate", monkeypatch), REGION)
+    account = build(aws, deployments[stack_name].raw)
+    role = role_session(aws, _function_env(account, "kms-validate", monkeypatch), REGION)
     result = as_role(lambda: kms_validate({"source": "schedule"}, None, session=role))
     assert result["result"] == "ok", [f for f in result["findings"] if f["status"] != "PASS"]
     validated = {f["resource"] for f in result["findings"] if f["check"] == "kms-canary-decrypt"}
@@ -141,13 +128,13 @@ def test_kms_validate_runs_under_its_own_role_over_every_key(
 
 
 def test_kms_validate_publishes_each_failing_key_under_its_own_role(
-    admin: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch
+    aws: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    account = build(admin, staging.raw)
+    account = build(aws, staging.raw)
     role_name = _function_env(account, "kms-validate", monkeypatch)
     account.client("kms").disable_key_rotation(KeyId=account.outputs["keyArns"]["backup"])
     sqs, queue = _subscribe(account)
-    role = role_session(admin, role_name, REGION)
+    role = role_session(aws, role_name, REGION)
     result = as_role(lambda: kms_validate({"source": "schedule"}, None, session=role))
     assert result["result"] == "fail"
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
@@ -155,13 +142,13 @@ def test_kms_validate_publishes_each_failing_key_under_its_own_role(
 
 
 def test_kms_validate_still_publishes_when_its_role_may_not_use_the_keys(
-    admin: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch
+    aws: Any, staging: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    account = build(admin, staging.raw)
+    account = build(aws, staging.raw)
     role_name = _function_env(account, "kms-validate", monkeypatch)
     _without(account, role_name, "ValidateOnlyTheStackKeys")
     sqs, queue = _subscribe(account)
-    role = role_session(admin, role_name, REGION)
+    role = role_session(aws, role_name, REGION)
     result = as_role(lambda: kms_validate({"source": "schedule"}, None, session=role))
     failed = [f for f in result["findings"] if f["status"] == "FAIL"]
     assert {f["check"] for f in failed} == {"kms-validate"} and len(failed) == 5, failed

@@ -13,14 +13,11 @@ AwsBackupRecoveryPointArn (moto never sets it; the AWS Backup-managed retention 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from backupctl.cli import main
 from backupctl.live.aws import Clients
@@ -32,16 +29,6 @@ from tests.conftest import Deployment
 
 REGION = "eu-west-1"
 MOTO_GAPS = ("Not yet implemented",)  # moto's own words for an API it lacks
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
 
 
 @pytest.fixture

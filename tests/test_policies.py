@@ -18,6 +18,7 @@ from backupctl.offline.check import run_rules
 from backupctl.offline.deployment import policy_resources
 from maestro_policies import ALL_POLICIES, RULES
 from tests.conftest import Deployment
+from tests.test_policy_wiring import MUTATIONS as WIRING_MUTATIONS
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -717,10 +718,13 @@ def test_real_stacks_pass_every_policy(deployments: dict[str, Deployment], stack
     assert {f.check for f in findings} == {r.name for r in RULES}, "every policy applies to something"
 
 
+EVERY_MUTATION = [*MUTATIONS, *WIRING_MUTATIONS]  # the wiring rules' live beside their helpers
+
+
 @pytest.mark.parametrize(
     ("policy", "stack_name", "mutation", "expected"),
-    MUTATIONS,
-    ids=[f"{m[0]}-{i}" for i, m in enumerate(MUTATIONS)],
+    EVERY_MUTATION,
+    ids=[f"{m[0]}-{i}" for i, m in enumerate(EVERY_MUTATION)],
 )
 def test_mutation_fails_the_policy(
     deployments: dict[str, Deployment], policy: str, stack_name: str, mutation: Mutation, expected: str
@@ -734,9 +738,7 @@ def test_mutation_fails_the_policy(
 
 
 def test_every_registered_policy_has_a_mutation_test() -> None:
-    from tests.test_policy_wiring import MUTATIONS as WIRING_MUTATIONS
-
-    tested = {m[0] for m in [*MUTATIONS, *WIRING_MUTATIONS]}
+    tested = {m[0] for m in EVERY_MUTATION}
     assert {p.name for p in ALL_POLICIES} - tested == set()
 
 
