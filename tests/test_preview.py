@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import hashlib
+import inspect
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pulumi.runtime import stack as pulumi_stack
 
 from backupctl.cli import main
+from backupctl.errors import BadInput
+from backupctl.offline import preview
 from tests.conftest import PROJECT_DIR, Deployment
 
 
@@ -206,3 +213,61 @@ def test_a_stack_file_that_is_not_utf8_is_one_line(
     assert err.endswith("expected a readable UTF-8 YAML file, found bytes that are not UTF-8 at offset 32"), (
         err
     )
+
+
+REVIEWED_WAIT_FOR_RPCS = "c0f9027f85ad0925"  # sha256 prefix of its source in pulumi 3.272.0
+
+# The offline preview's own wait for outstanding outputs and its paused garbage collector
+# (backupctl.offline.preview.quiescence) must change nothing but the time.
+
+
+def _with_sdk_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preview, "quiescence", contextlib.nullcontext)
+
+
+@pytest.mark.parametrize("stack_name", ["staging", "prod"])
+def test_the_linear_wait_records_the_same_deployment_as_the_sdks(
+    stack_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = preview.preview_stack(PROJECT_DIR, stack_name)
+    _with_sdk_wait(monkeypatch)
+    assert preview.preview_stack(PROJECT_DIR, stack_name) == ours
+
+
+FAILING_PROGRAM = """
+import pulumi
+import pulumi_aws as aws
+
+bucket = aws.s3.Bucket("b")
+chain = bucket.arn
+for _ in range(50):
+    chain = chain.apply(lambda v: v + "x")
+chain.apply(lambda v: {failure})
+pulumi.export("ok", bucket.arn)
+"""
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [("1 / 0", ZeroDivisionError), ("(_ for _ in ()).throw(pulumi.RunError('refused'))", BadInput)],
+)
+def test_a_failing_output_fails_the_preview_as_under_the_sdks_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str, error: type[Exception]
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: tiny\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    (tmp_path / "__main__.py").write_text(FAILING_PROGRAM.format(failure=failure))
+    with pytest.raises(error) as ours:
+        preview.preview_stack(tmp_path, "dev")
+    assert gc.isenabled() and pulumi_stack.wait_for_rpcs is not preview.wait_for_rpcs_linear
+    _with_sdk_wait(monkeypatch)
+    with pytest.raises(error) as sdks:
+        preview.preview_stack(tmp_path, "dev")
+    assert str(ours.value) == str(sdks.value)
+
+
+def test_the_sdk_wait_replaced_offline_is_the_one_reviewed() -> None:
+    """``wait_for_rpcs_linear`` restates pulumi 3.272.0's ``wait_for_rpcs``; a new SDK needs a new review."""
+    source = inspect.getsource(pulumi_stack.wait_for_rpcs)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    assert digest == REVIEWED_WAIT_FOR_RPCS, f"pulumi's wait_for_rpcs changed ({digest}): review quiescence"

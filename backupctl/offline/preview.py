@@ -10,11 +10,18 @@ Speed: ``import pulumi_aws.s3`` runs that package's ``__init__``, which imports 
 resource modules; the program uses a few. Offline, each pulumi_aws service package is replaced by a
 ``LazyPackage`` that imports a resource module when the program first names one of its classes (the same
 class objects, so the program is unchanged); under the real engine the program imports as usual.
+
+Scale: the SDK's ``wait_for_rpcs`` (pulumi 3.272.0, ``runtime/stack.py``) waits for outstanding outputs
+with ``asyncio.wait(FIRST_COMPLETED)`` on all of them, again after every completion: a quadratic number
+of callbacks, 40% of a 200-database preview; and full garbage collections walk the preview's growing
+heap again and again. Offline, ``quiescence`` waits for each batch once and pauses the cyclic collector.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import importlib
 import importlib.util
 import re
@@ -22,15 +29,16 @@ import runpy
 import sys
 import types
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pulumi
 import pulumi_aws
 from google.protobuf import empty_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
+from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -216,7 +224,8 @@ def run_stack(config: StackConfig) -> dict[str, Any]:
         runpy.run_path(str(config.main), run_name="__main__")
 
     try:
-        _sync_await(run_in_stack(program))
+        with quiescence():
+            _sync_await(run_in_stack(program))
     except pulumi.RunError as exc:
         raise BadInput.message(f"{_blame(config, str(exc))}: {exc}") from None
     resources = sorted(monitor.records.values(), key=lambda r: (r["type"] != "pulumi:pulumi:Stack", r["urn"]))
@@ -234,6 +243,63 @@ def run_stack(config: StackConfig) -> dict[str, Any]:
             "resources": resources,
         },
     }
+
+
+def _raise_rpc_failure(exn: Exception) -> NoReturn:
+    manager = settings._get_rpc_manager()  # the SDK's own bookkeeping, read as its wait_for_rpcs reads it
+    if manager.unhandled_exception is not None:
+        raise exn from manager.unhandled_exception.with_traceback(manager.exception_traceback)
+    raise exn
+
+
+async def wait_for_rpcs_linear(await_all_outstanding_tasks: bool = True) -> None:
+    """``pulumi.runtime.stack.wait_for_rpcs`` with one wait per batch of outputs instead of one per output.
+
+    The same steps and errors as the SDK's: drain the RPCs, re-raise a failed one with its cause; then wait
+    for the outstanding outputs, raising the first failure as soon as it happens (``FIRST_EXCEPTION``, where
+    the SDK re-waits ``FIRST_COMPLETED`` on all of them after each one); repeat while new RPCs appear.
+    """
+    manager = settings._get_rpc_manager()
+    state: Any = settings.SETTINGS  # its context-variable properties do not type-check
+    while True:
+        while manager.rpcs:
+            await asyncio.sleep(0)
+            try:
+                await manager.rpcs.pop()
+            except Exception as exn:  # re-raised with the SDK's recorded cause
+                _raise_rpc_failure(exn)
+        if manager.unhandled_exception is not None:
+            raise manager.unhandled_exception.with_traceback(manager.exception_traceback)
+        while await_all_outstanding_tasks:
+            with state.lock:
+                pending = list(state.outputs)
+                state.outputs.clear()
+            if not pending:
+                break
+            done, not_done = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                await task
+            with state.lock:
+                state.outputs.update(not_done)
+        if not manager.rpcs:
+            return
+
+
+@contextlib.contextmanager
+def quiescence() -> Iterator[None]:
+    """While a preview runs: ``wait_for_rpcs_linear`` in place of the SDK's loop, and no cyclic garbage
+    collection (the preview's objects live until it ends, so each full collection walks a heap that only
+    grows: 1.2 s of a 200-database preview; pausing it costs about 3% more peak memory). Both restored after.
+    """
+    saved, was_enabled = pulumi_stack.wait_for_rpcs, gc.isenabled()
+    pulumi_stack.wait_for_rpcs = wait_for_rpcs_linear
+    gc.disable()
+    try:
+        yield
+    finally:
+        pulumi_stack.wait_for_rpcs = saved
+        if was_enabled:
+            gc.enable()
 
 
 def _blame(config: StackConfig, message: str) -> str:
