@@ -3,6 +3,7 @@ engine would) with the real stack files, once per stack per session."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,22 @@ class Deployment:
         ]
         assert len(found) == 1, f"expected one {purpose} key, found {len(found)}"
         return found[0]
+
+    def as_stack(
+        self, stack: str, *, environment_tags: bool = True, environment_output: bool = True
+    ) -> dict[str, Any]:
+        """A copy of the export as the stack ``stack`` (every URN renamed), without the program's
+        ``environment`` output or the ``maestro:environment`` tags if asked."""
+        old = self.raw["deployment"]["resources"][0]["urn"].split("::", 1)[0]
+        text = json.dumps(self.raw).replace(f"{old}::", f"urn:pulumi:{stack}::")
+        renamed = json.loads(text)
+        for r in renamed["deployment"]["resources"]:
+            if r["type"] == "pulumi:pulumi:Stack" and not environment_output:
+                r["outputs"].pop("environment")
+            for props in (r.get("inputs") or {}, r.get("outputs") or {}):
+                if not environment_tags and isinstance(props.get("tags"), dict):
+                    props["tags"].pop("maestro:environment", None)
+        return renamed
 
     def settings_of_bucket(self, bucket: dict[str, Any], token: str) -> list[dict[str, Any]]:
         return [

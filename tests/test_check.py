@@ -255,6 +255,47 @@ def test_the_environment_of_a_deployment_is_its_stack_name_unless_overridden(
     )
 
 
+@pytest.mark.parametrize(
+    ("stack", "keep_environment", "expected"),
+    [
+        ("production", True, "prod"),  # the program's environment output says prod
+        ("eu-1", True, "prod"),
+        ("production", False, "prod"),  # no output: the name says prod
+        ("Prod", False, "prod"),
+        ("prod-eu", False, "prod"),
+        ("eu_prod", False, "prod"),
+        ("non-prod", False, "non-prod"),
+        ("pre-prod", False, "pre-prod"),
+        ("products", False, "products"),
+    ],
+)
+def test_a_prod_deployment_gets_the_prod_rules_whatever_its_stack_is_called(
+    capsys: pytest.CaptureFixture[str],
+    deployments: dict[str, Deployment],
+    tmp_path: Path,
+    stack: str,
+    keep_environment: bool,
+    expected: str,
+) -> None:
+    dep = deployments["prod"].as_stack(stack, environment_output=keep_environment)
+    set_input(dep, "aws:rds/instance:Instance", "routing", "deletionProtection", False)
+    code, out, _ = run(capsys, "--deployment", export(tmp_path, dep), "--json")
+    document = json.loads(out)
+    assert document["targets"][0]["environment"] == expected
+    protection = {f["status"] for f in findings(document, "rds-instance-deletion-protection")}
+    assert (code, "FAIL" in protection) == ((1, True) if expected == "prod" else (0, False))
+
+
+def test_a_staging_stack_named_prod_is_checked_as_prod(
+    capsys: pytest.CaptureFixture[str], deployments: dict[str, Deployment], tmp_path: Path
+) -> None:
+    dep = deployments["staging"].as_stack("prod")
+    code, out, _ = run(capsys, "--deployment", export(tmp_path, dep), "--json")
+    assert code == 1 and json.loads(out)["targets"][0]["environment"] == "prod"
+    code, out, _ = run(capsys, "--deployment", export(tmp_path, dep), "--json", "--environment", "staging")
+    assert code == 0 and json.loads(out)["targets"][0]["environment"] == "staging"
+
+
 def test_rules_that_do_not_apply_are_counted_not_passed(
     capsys: pytest.CaptureFixture[str], deployments: dict[str, Deployment], tmp_path: Path
 ) -> None:

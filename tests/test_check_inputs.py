@@ -229,6 +229,13 @@ ROWS: list[Row] = [
         "--environment prod: expected --deployment",
     ),
     (
+        "environment in capitals",
+        {},
+        ["check", "--deployment", str(FIXTURE), "--environment", "PROD"],
+        2,
+        "argument --environment: invalid choice: 'PROD' (choose from 'staging', 'prod')",
+    ),
+    (
         "unknown stack",
         {},
         ["check", "--stack", "nope"],

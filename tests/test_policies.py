@@ -17,6 +17,7 @@ from backupctl.errors import BadInput
 from backupctl.offline.check import run_rules
 from backupctl.offline.deployment import policy_resources
 from maestro_policies import ALL_POLICIES, RULES
+from maestro_policies._scope import is_prod
 from tests.conftest import Deployment
 from tests.test_policy_wiring import MUTATIONS as WIRING_MUTATIONS
 
@@ -807,6 +808,32 @@ def test_an_environment_given_for_a_deployment_decides_the_prod_rules(
 ) -> None:
     results = _only(deployments["staging"].raw, "backup-vault-lock", environment="prod")
     assert any(r.status == "FAIL" and "lock is governance mode in prod" in r.message for r in results)
+
+
+@pytest.mark.parametrize(
+    ("source", "stack", "tags", "expected"),
+    [
+        ("prod", "production", False, True),
+        ("prod", "eu_prod", False, True),
+        ("prod", "Prod-2", False, True),
+        ("prod", "qa", True, True),  # a stack name that says nothing, but prod tags
+        ("prod", "non-prod", False, False),
+        ("staging", "prod", True, True),
+        ("staging", "preprod", True, False),
+    ],
+)
+def test_under_the_engine_prod_is_the_stack_name_or_a_prod_tag(
+    deployments: dict[str, Deployment], source: str, stack: str, tags: bool, expected: bool
+) -> None:
+    """Without backupctl's runner (`pulumi preview --policy-pack`), a prod-only rule decides from the URNs'
+    stack name and the program's maestro:environment tags; a prod stack not named exactly prod is prod."""
+    from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+
+    resources = policy_resources(deployments[source].as_stack(stack, environment_tags=tags))
+    db = next(r for r in resources if r.resource_type == RDS)
+    resource_args = ResourceValidationArgs(db.resource_type, db.props, db.urn, db.name, db.opts, None, {})
+    stack_args = StackValidationArgs(resources, {})  # type: ignore[arg-type]
+    assert (is_prod(resource_args), is_prod(stack_args)) == (expected, expected)
 
 
 def test_a_rule_does_not_pass_resources_it_does_not_judge(deployments: dict[str, Deployment]) -> None:

@@ -145,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed: its code, returned
+        return done.code if isinstance(done.code, int) else 0
     code = run(args)
     try:
         sys.stdout.flush()

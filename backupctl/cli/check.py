@@ -77,7 +77,10 @@ def register(sub: Any) -> None:
         "--deployment", help="a `pulumi stack export` JSON file (also of a deployed stack); - for stdin"
     )
     p.add_argument(
-        "--environment", help="with --deployment: the environment (default: the stack name in its URNs)"
+        "--environment",
+        choices=("staging", "prod"),
+        help="with --deployment: check it as this environment (default: prod when its environment output "
+        "or its stack name says prod, e.g. prod, production, prod-eu; else staging rules)",
     )
     p.add_argument("--policy-config", help="the JSON file `pulumi preview --policy-pack-config` takes")
     p.add_argument(

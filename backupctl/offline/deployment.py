@@ -169,8 +169,19 @@ def policy_resources(deployment: Mapping[str, Any]) -> list[PolicyResource]:
     return list(by_urn.values())
 
 
+def declared_environment(deployment: Mapping[str, Any]) -> str | None:
+    """The program's ``environment`` output on the root stack, if the export has one."""
+    root = next((r for r in deployment["deployment"]["resources"] if r["type"] == ROOT_STACK), {})
+    value = (root.get("outputs") or {}).get("environment")
+    return value if isinstance(value, str) and value else None
+
+
 def deployment_target(path: str, environment: str | None) -> Target:
-    """A deployment file as a check target; its environment is ``environment`` or its stack name."""
+    """A deployment file as a check target; its environment is ``environment`` (``--environment``), else
+    decided from its ``environment`` output and stack name (any sign of prod wins)."""
+    from maestro_policies._scope import decide_environment  # noqa: PLC0415 the pack loads on demand
+
     data = read_deployment(path)
     file = "stdin" if path == STDIN else Path(path).as_posix()
-    return Target("deployment", file, file, environment or stack_name(data), data)
+    decided = decide_environment(stack_name(data), declared_environment(data), environment)
+    return Target("deployment", file, file, decided, data)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from backupctl.errors import BadInput
 from backupctl.files import check_directory, check_writable, write_atomic, write_json
-from backupctl.offline.deployment import ROOT_STACK, Target, deployment_target
+from backupctl.offline.deployment import Target, declared_environment, deployment_target
 from backupctl.offline.previews import Preview, PreviewRun, preview_stacks
 from backupctl.offline.stackconfig import find_project_dir, list_stacks
 
@@ -102,9 +102,10 @@ def _shown_path(path: Path) -> str:
 
 
 def _stack_target(preview: Preview) -> Target:
+    from maestro_policies._scope import decide_environment  # noqa: PLC0415
+
     config, deployment = preview.config, preview.deployment
-    root = next((r for r in deployment["deployment"]["resources"] if r["type"] == ROOT_STACK), {})
-    environment = str((root.get("outputs") or {}).get("environment") or config.stack)
+    environment = decide_environment(config.stack, declared_environment(deployment))
     file = _shown_path(config.project_dir / f"Pulumi.{config.stack}.yaml")
     return Target("stack", config.stack, file, environment, deployment)
 

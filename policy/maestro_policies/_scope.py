@@ -1,10 +1,14 @@
 """Where a rule applies and whether a violation counts: the stack's environment (prod-only rules), and
 suppressions (runbook 4: every exception is written down with its reason and reviewed like code).
 
-The environment is decided by the stack, never by a resource tag: offline, backupctl sets it from the
-stack's settings or the deployment's root stack URN; under the Pulumi engine it is the stack name that
-every URN carries (``urn:pulumi:<stack>::<project>::...``). A prod export whose resources lost their
-``maestro:environment`` tag is still prod.
+The environment is decided by the stack, and any sign of prod wins (prod rules only add protection):
+offline, backupctl sets it (``decide_environment``) from ``--environment`` if given, else prod when the
+program's ``environment`` output or the stack name says prod; under the Pulumi engine it is prod when the
+stack name every URN carries (``urn:pulumi:<stack>::<project>::...``) says prod or a resource carries the
+``maestro:environment: prod`` tag. A stack name says prod when ``prod`` or ``production`` is the whole name
+or one of its ``-``/``_``/``.`` separated parts, in any case and not after ``non`` or ``pre``: ``prod``,
+``Prod``, ``production``, ``prod-eu``, ``eu_prod``, but not ``non-prod``, ``pre-prod`` or ``products``.
+A prod export whose resources lost their tag is still prod.
 
 A suppression names one policy for one resource, with a reason: the resource tag
 ``maestro:skip:<policy>`` (set from the program, so it is reviewed like code) or, offline, an entry of a
@@ -16,6 +20,7 @@ suppressions in prod.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -23,6 +28,27 @@ from typing import Any
 
 SKIP_TAG = "maestro:skip:"
 PROD = "prod"
+ENVIRONMENT_TAG = "maestro:environment"
+_PROD_PARTS = ("prod", "production")
+_NOT_PROD_BEFORE = ("non", "pre")  # non-prod, pre-prod
+
+
+def prod_named(name: str) -> bool:
+    """Whether a stack or environment name says prod (see the module's docstring)."""
+    parts = [part for part in re.split(r"[^a-z0-9]+", name.lower()) if part]
+    before = ["", *parts]
+    return any(part in _PROD_PARTS and before[i] not in _NOT_PROD_BEFORE for i, part in enumerate(parts))
+
+
+def decide_environment(stack: str, declared: str | None = None, explicit: str | None = None) -> str:
+    """The environment to check a stack as: ``explicit`` (the operator's ``--environment``) when given;
+    else prod when the program's ``declared`` environment or the stack name says prod; else the declared
+    environment, else the stack name."""
+    if explicit:
+        return explicit
+    if prod_named(declared or "") or prod_named(stack):
+        return PROD
+    return declared or stack
 
 
 @dataclass(frozen=True)
@@ -89,17 +115,26 @@ def environment(source: Any = None) -> str:
     return next((stack for urn in _urns(source) if (stack := stack_of(urn))), "")
 
 
+def _tagged_prod(props: Any) -> bool:
+    tags = props.get("tags") if isinstance(props, Mapping) else None
+    return isinstance(tags, Mapping) and tags.get(ENVIRONMENT_TAG) == PROD
+
+
 def is_prod(source: Any = None) -> bool:
-    """Whether the stack is prod. ``source`` is the validation args or the resources; a bare property
-    mapping (the old signature) falls back to its ``maestro:environment`` tag only when neither the runner
-    nor a URN says."""
+    """Whether the stack is prod. ``source`` is the validation args, the resources or a bare property
+    mapping (the old signature). What the runner set decides; without a runner (the engine), prod when the
+    stack name says prod or a resource is tagged prod."""
+    scope = SCOPE.get()
+    if scope is not None:
+        return scope.environment == PROD
     if isinstance(source, Mapping):
-        scope = SCOPE.get()
-        if scope is not None:
-            return scope.environment == PROD
-        tags = source.get("tags")
-        return isinstance(tags, Mapping) and tags.get("maestro:environment") == PROD
-    return environment(source) == PROD
+        return _tagged_prod(source)
+    resources = getattr(source, "resources", None) or (source if isinstance(source, list) else [])
+    return (
+        prod_named(environment(source))
+        or _tagged_prod(getattr(source, "props", None))
+        or any(_tagged_prod(getattr(r, "props", None)) for r in resources)
+    )
 
 
 def skip_reason(props: Any, policy: str) -> str | None:
