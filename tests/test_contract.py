@@ -166,3 +166,50 @@ def test_a_closed_pipe_ends_quietly(deployments: dict[str, Deployment], tmp_path
     assert first.strip() == b"{"  # the JSON document had started when the reader went away
     assert "Traceback" not in err and "BrokenPipe" not in err and "error" not in err, err
     assert code == cli.EXIT_PIPE
+
+
+LIVE_COMMANDS = [
+    ["verify"],
+    ["kms", "validate"],
+    ["kms", "rotate-now"],
+    ["config", "list"],
+    ["config", "backup"],
+]
+
+
+@pytest.mark.parametrize("command", LIVE_COMMANDS)
+def test_a_live_command_without_credentials_says_so_once_and_prints_no_findings(
+    command: list[str], staging: Deployment, tmp_path: Path
+) -> None:
+    outputs, audit_log = tmp_path / "outputs.json", tmp_path / "audit.jsonl"
+    outputs.write_text(json.dumps(staging.outputs))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backupctl",
+            *command,
+            "--outputs",
+            str(outputs),
+            "--json",
+            "--audit-log",
+            audit_log,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, ""), done.stdout
+    assert done.stderr.splitlines()[-1] == (
+        "backupctl: error: AWS credentials: expected a profile, environment variables or a role, found none"
+    )
+    [record] = [json.loads(line) for line in audit_log.read_text().splitlines()]
+    assert (record["result"], record["reason"]) == ("error", "AWS NoCredentialsError")

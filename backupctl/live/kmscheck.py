@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from backupctl.findings import Finding
 from backupctl.live.aws import S3, Kms, as_utc, error_code
@@ -31,6 +36,9 @@ DEFAULT_ROTATION_PERIOD_DAYS = 365  # what KMS uses when a key is rotated withou
 NEVER_ROTATED_GRACE = timedelta(days=7)  # a key older than its period plus this should have rotated
 CANARY_CONTEXT = {"maestro:purpose": "kms-canary"}
 ROUND_TRIP_CONTEXT = {"maestro:purpose": "kms-validate"}
+
+
+_NO_CREDENTIALS = (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)
 
 
 def rotation_period(status: Mapping[str, Any]) -> tuple[int, str]:
@@ -64,11 +72,14 @@ class KeyValidation:
     def run(self, key_arns: Mapping[str, str]) -> list[Finding]:
         """Each key is judged on its own: an error on one (access denied, throttled past retries, a
         malformed canary) is that key's FAIL, never the end of the run, so the monthly job always gets
-        to publish what failed (issue 10 item 4)."""
+        to publish what failed (issue 10 item 4). Missing credentials are no key's fault: they end the run
+        with the one credentials error, not a FAIL per key."""
         findings: list[Finding] = []
         for purpose, arn in sorted(key_arns.items()):
             try:
                 findings.extend(self.key(purpose, str(arn)))
+            except _NO_CREDENTIALS:
+                raise
             except Exception as exc:  # any failure of one key is a finding about it
                 code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
                 findings.append(
