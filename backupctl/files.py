@@ -4,7 +4,8 @@ output is evidence someone may rely on).
 Reads turn every way a path can be wrong (missing, a directory, unreadable, not UTF-8, not JSON, numbers
 JSON cannot hold) into one ``BadInput`` line naming the option and file. Writes go to a temporary file
 in the same directory that is renamed into place, so a failure leaves an existing file unchanged and no
-partial file behind; ``check_writable`` lets a command refuse an unusable output path before it starts
+partial file behind (through a symlink to its target; a FIFO or device such as /dev/stdout is written
+through, never replaced); ``check_writable`` lets a command refuse an unusable output path before it starts
 any work.
 """
 
@@ -120,23 +121,49 @@ def check_directory(path: str | Path, what: str = "", *, create: bool = True) ->
     return directory
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_through(target: Path, payload: bytes, where: str) -> None:
+    """Write into what is already there and is no regular file: a FIFO, a terminal, ``/dev/stdout``,
+    ``/dev/null``. There is nothing to rename over (and replacing a device node would break the system)."""
+    try:
+        with open(target, "wb") as out:
+            out.write(payload)
+            out.flush()
+    except OSError as exc:
+        raise BadInput(where, "a writable file path", exc.strerror or str(exc)) from None
+
+
 def write_atomic(path: str | Path, data: str | bytes, what: str = "") -> Path:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place: either the whole new
-    content is there, or the old file (if any) is unchanged and nothing partial remains."""
+    content is there, or the old file (if any) is unchanged and nothing partial remains. A symlink is
+    followed (the link stays, its target gets the content); a FIFO or device is written through. A new
+    file gets the mode the umask gives (like ``>``), a replaced one keeps its mode."""
     file = check_writable(path, what)
+    where = _where(what, path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, temp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent or ".")
+    if file.exists() and not file.is_file():  # (stat follows links: /dev/stdout -> a pipe or a tty)
+        _write_through(file, payload, where)
+        return file
+    target = Path(os.path.realpath(file))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask()
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
             out.write(payload)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temp, file)
+        os.replace(temp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         if isinstance(exc, OSError):
-            raise BadInput(_where(what, path), "a writable file path", exc.strerror or str(exc)) from None
+            raise BadInput(where, "a writable file path", exc.strerror or str(exc)) from None
         raise
     return file
 

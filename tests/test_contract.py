@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,59 @@ def test_write_atomic_replaces_the_whole_file(tmp_path: Path) -> None:
     files.write_atomic(target, "new content")
     assert target.read_text() == "new content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_a_symlinked_output_keeps_its_link_and_a_replaced_file_its_mode(tmp_path: Path) -> None:
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    real.write_text("old")
+    real.chmod(0o640)
+    link.symlink_to(real.name)
+    files.write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    old_mask = os.umask(0o027)
+    try:
+        files.write_atomic(tmp_path / "fresh.json", "x")
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE((tmp_path / "fresh.json").stat().st_mode) == 0o640  # 0o666 under umask 027
+
+
+def test_a_fifo_is_written_through_not_replaced(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    files.write_atomic(fifo, "through the pipe")
+    out, _ = reader.communicate(timeout=30)
+    assert out == b"through the pipe"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_a_full_device_is_one_line_and_stays_a_device(tmp_path: Path) -> None:
+    full = tmp_path / "full"  # a node of its own like /dev/full (1, 7): a wrong write must not break /dev
+    os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    with pytest.raises(BadInput, match=rf"--out {full}: expected a writable file path, found No space"):
+        files.write_atomic(full, "x", "--out")
+    assert stat.S_ISCHR(full.stat().st_mode)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux /dev/full")
+@pytest.mark.parametrize("args", [["check"], ["check", "--json"], ["preview", "--stack", "staging"]])
+def test_standard_output_on_a_full_disk_is_one_line_and_exit_2(args: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "backupctl", "--project-dir", str(PROJECT_DIR), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "backupctl: error: standard output: expected room to write the output, found No space left on device"
+    ]
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_partial_file(
@@ -141,13 +195,15 @@ def test_sigterm_and_sighup_unwind_cleanup_and_exit_128_plus_the_signal(
     assert signal.getsignal(signum) is not cli._raise_interrupted, "the handler is restored afterwards"
 
 
-def test_project_dir_is_accepted_after_the_sub_command(tmp_path: Path) -> None:
+def test_project_dir_is_accepted_after_any_sub_command(tmp_path: Path) -> None:
     args = cli.build_parser().parse_args(
         ["check", "--deployment", str(FIXTURE), "--project-dir", str(tmp_path)]
     )
     assert args.project_dir == str(tmp_path)
     args = cli.build_parser().parse_args(["--project-dir", str(tmp_path), "config", "list", "--outputs", "x"])
     assert args.project_dir == str(tmp_path)
+    args = cli.build_parser().parse_args(["config", "--project-dir", str(tmp_path), "list", "--outputs", "x"])
+    assert args.project_dir == str(tmp_path)  # between a group and its command too
 
 
 def test_a_closed_pipe_ends_quietly(deployments: dict[str, Deployment], tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -38,13 +39,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"backupctl: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield parser
-    for action in subs:
-        for child in dict.fromkeys(action.choices.values()):
-            yield from _leaf_parsers(child)
+def _sub_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser below ``parser``: command groups (``config``) and their commands (``config list``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _sub_parsers(child)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the Maestro Backup and Restore Runbook: offline preview and compliance check, "
         "live verification, config backup, KMS validation and restore drills.",
         epilog="Exit codes: 0 clean, 1 a mandatory check failed, 2 bad input or refused, 3 internal error, "
-        "130/143 interrupted.",
+        "130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).",
     )
     parser.add_argument("--version", action="version", version=f"backupctl {__version__}")
     project_help = "the Pulumi project (default: the nearest Pulumi.yaml upward)"
@@ -61,9 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
-    for leaf in _leaf_parsers(parser):
-        if leaf is not parser:  # also accepted after the sub-command; SUPPRESS keeps the earlier value
-            leaf.add_argument("--project-dir", default=argparse.SUPPRESS, help=project_help)
+    for child in _sub_parsers(parser):  # also accepted after any sub-command; SUPPRESS keeps an earlier one
+        child.add_argument("--project-dir", default=argparse.SUPPRESS, help=project_help)
     return parser
 
 
@@ -131,16 +131,37 @@ def run(args: argparse.Namespace) -> int:
         return 128 + stop.signum
     except BrokenPipeError:
         return _quiet_pipe()
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            return _internal(exc)
+        return _no_room(exc)
     except Exception as exc:
         aws = _aws_error(exc)
         if aws is not None:
             _error(aws)
             return 2
-        # A bug, not the user's mistake: never exit 1, which means "a check failed".
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        _error(f"internal error: {type(exc).__name__}: {exc} (a bug; set {DEBUG_ENV}=1 for the traceback)")
-        return EXIT_INTERNAL
+        return _internal(exc)
+
+
+def _internal(exc: BaseException) -> int:
+    """A bug, not the user's mistake: never exit 1, which means "a check failed"."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc)
+    _error(f"internal error: {type(exc).__name__}: {exc} (a bug; set {DEBUG_ENV}=1 for the traceback)")
+    return EXIT_INTERNAL
+
+
+# A full disk or quota, a file too large, a failing device: where the output goes, not a bug.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def _no_room(exc: OSError) -> int:
+    where = exc.filename or "standard output"
+    _error(f"{where}: expected room to write the output, found {exc.strerror or exc}")
+    with contextlib.suppress(OSError):  # drop what stdout still buffers, so exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,10 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed: its code, returned
-        return done.code if isinstance(done.code, int) else 0
-    code = run(args)
+        code = done.code if isinstance(done.code, int) else 0
+    else:
+        code = run(args)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         code = _quiet_pipe()
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        code = _no_room(exc)
     return code
