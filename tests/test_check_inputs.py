@@ -229,6 +229,20 @@ ROWS: list[Row] = [
         "--environment prod: expected --deployment",
     ),
     (
+        "a directory named like a stack file, checked by name",
+        {"Pulumi.yaml": (PROJECT_DIR / "Pulumi.yaml").read_text(), "Pulumi.qa.yaml": DIR},
+        ["--project-dir", "{tmp}", "check", "--stack", "qa"],
+        2,
+        "{tmp}/Pulumi.qa.yaml: expected a stack file, found a directory",
+    ),
+    (
+        "a directory named like a stack file, among all stacks",
+        {"Pulumi.yaml": (PROJECT_DIR / "Pulumi.yaml").read_text(), "Pulumi.qa.yaml": DIR},
+        ["--project-dir", "{tmp}", "preview"],
+        2,
+        "{tmp}/Pulumi.qa.yaml: expected a stack file, found a directory",
+    ),
+    (
         "environment in capitals",
         {},
         ["check", "--deployment", str(FIXTURE), "--environment", "PROD"],

@@ -20,7 +20,7 @@ from backupctl.errors import BadInput
 from backupctl.files import check_directory, check_writable, write_atomic, write_json
 from backupctl.offline.deployment import Target, declared_environment, deployment_target
 from backupctl.offline.previews import Preview, PreviewRun, preview_stacks
-from backupctl.offline.stackconfig import find_project_dir, list_stacks
+from backupctl.offline.stackconfig import check_stack_file, find_project_dir, list_stacks
 
 if TYPE_CHECKING:
     from backupctl.offline.check import TargetReport
@@ -93,7 +93,10 @@ def stacks_of(root: Path, stack: str | None) -> list[str]:
         raise BadInput(f"{root}", "at least one stack file Pulumi.<stack>.yaml", "none (nothing to check)")
     if stack is not None and stack not in stacks:
         raise BadInput("--stack", f"one of the project's stacks ({', '.join(stacks) or 'none'})", stack)
-    return [stack] if stack else stacks
+    chosen = [stack] if stack else stacks
+    for name in chosen:
+        check_stack_file(root / f"Pulumi.{name}.yaml")
+    return chosen
 
 
 def _shown_path(path: Path) -> str:

@@ -146,7 +146,14 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def list_stacks(project_dir: Path) -> list[str]:
+    """The stacks the project's ``Pulumi.<stack>.yaml`` entries name (``check_stack_file`` judges each)."""
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def check_stack_file(path: Path) -> None:
+    """A stack's file must be a regular file: a directory or device of that name is named, not skipped."""
+    if not path.is_file():
+        raise BadInput(str(path), "a stack file", "a directory" if path.is_dir() else "no regular file")
 
 
 def _declared(project: dict[str, Any], project_file: Path, name: str) -> dict[str, str]:
@@ -182,9 +189,10 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     if not isinstance(name, str) or not name:
         raise BadInput(f"{project_file}: name", "a project name", name)
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
+    if not stack_file.exists():
         known = ", ".join(list_stacks(project_dir)) or "none"
         raise BadInput("--stack", f"one of the project's stacks ({known})", stack)
+    check_stack_file(stack_file)
     values = _declared(project, project_file, name)
     origins = dict.fromkeys(values, project_file.name)
     known_keys = {k.partition(":")[2] for k in values if k.startswith(f"{name}:")} | set(SETTING_KEYS)
