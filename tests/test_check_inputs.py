@@ -278,6 +278,21 @@ ROWS: list[Row] = [
         "did you mean",
     ),
     (
+        "misspelt policy setting",
+        {"c.json": '{"rds-instance-backup-retention": {"minRetentionDay": 7}}'},
+        ["check", "--deployment", str(FIXTURE), "--policy-config", "{tmp}/c.json"],
+        2,
+        "rds-instance-backup-retention.minRetentionDay: expected one of the policy's keys (minRetentionDays) "
+        "(did you mean minRetentionDays?), found 'minRetentionDay'",
+    ),
+    (
+        "misspelt suppression key",
+        {"s.json": '{"suppressions": [{"policy": "kms-key-rotation", "resource": "*", "reasn": "x"}]}'},
+        ["check", "--deployment", str(FIXTURE), "--suppressions", "{tmp}/s.json"],
+        2,
+        "suppressions[0].reasn: expected only policy, resource and reason, found 'reasn'",
+    ),
+    (
         "preview --out is a directory",
         {"o": DIR},
         ["preview", "--stack", "staging", "--out", "{tmp}/o"],

@@ -58,7 +58,11 @@ ROWS: list[tuple[list[str], str]] = [
         ["drill", "--bucket", "{bucket}", "--lock-days", "120", *S3],
         "--lock-days: expected only with the embedded S3",
     ),
-    (["drill", "--from-bucket", "s3://{bucket}/backups"], "--from-bucket: expected only with --dsn"),
+    (
+        ["drill", "--from-bucket", "s3://{bucket}/backups"],
+        "--from-bucket: expected only with --dsn (the database whose stored backups are restored), found it "
+        "without --dsn",
+    ),
     (["drill", "--backup", "x.dump"], "--backup: expected only with --from-bucket"),
     (["drill", "--region", "eu-west-1"], "--region: expected only with a stack or a real bucket"),
     (["drill", "--stack", "staging", "--dsn", DSN_OK], "--dsn: expected only in the local drill"),

@@ -126,15 +126,16 @@ def _rules() -> dict[str, Rule]:
     }
 
 
-def _mode_words(args: argparse.Namespace) -> str:
+def _mode_words(args: argparse.Namespace, flag: str) -> str:
+    """The drill ``args`` ask for, in words that do not name ``flag`` itself."""
     mode = _mode(args)
     if mode == "history":
-        return "drill history"
+        return "with drill history"
     if mode == "rds":
-        return "--stack/--outputs"
-    if args.from_bucket:
-        return "--from-bucket"
-    return "--dsn" if args.dsn else "the seeded local drill"
+        return "with --stack/--outputs"
+    if args.from_bucket and flag != "--from-bucket":
+        return "with --from-bucket"
+    return "with --dsn" if args.dsn else "without --dsn (the seeded local drill)"
 
 
 def refuse_what_does_not_apply(args: argparse.Namespace) -> None:
@@ -142,7 +143,7 @@ def refuse_what_does_not_apply(args: argparse.Namespace) -> None:
     for flag, rule in _rules().items():
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value not in (None, False) and not rule.applies(args):
-            raise BadInput(flag, f"only {rule.where}", f"it with {_mode_words(args)}")
+            raise BadInput(flag, f"only {rule.where}", f"it {_mode_words(args, flag)}")
     if args.backup and args.at:
         raise BadInput("--backup/--at", "at most one of them", "both")
 

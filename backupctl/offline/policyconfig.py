@@ -117,7 +117,7 @@ def _explain(rule: Rule, error: ValidationError) -> tuple[str, str, Any]:
         instance: Any = error.instance
         extra = str(sorted(set(instance) - set(rule.config))[0])
         keys = ", ".join(sorted(rule.config)) or "none"
-        return extra, f"one of the policy's keys ({keys}){_suggest(extra, rule.config)}", "an unknown key"
+        return extra, f"one of the policy's keys ({keys}){_suggest(extra, rule.config)}", extra
     key = path.split(".", 1)[0]
     schema = rule.config.get(key, {})
     why = f" ({schema['description']})" if schema.get("description") else ""

@@ -51,7 +51,7 @@ def load_suppressions(path: str | None, rules: Sequence[Rule] = RULES) -> list[F
             raise BadInput(where, "an object with policy, resource and reason", type(entry).__name__)
         unknown = sorted(set(entry) - {"policy", "resource", "reason"})
         if unknown:
-            raise BadInput(f"{where}.{unknown[0]}", "only policy, resource and reason", "an unknown key")
+            raise BadInput(f"{where}.{unknown[0]}", "only policy, resource and reason", repr(unknown[0]))
         policy = _text(entry, "policy", where)
         if not any(fnmatch.fnmatchcase(n, policy) for n in names):
             raise BadInput(f"{where}.policy", "a policy of the pack (or a glob)", policy)
