@@ -646,7 +646,8 @@ def test_sarif_is_valid_sarif_2_1_0_with_what_code_scanning_needs(
         driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "rds-instance-copy-tags-to-snapshot"
     )
     [location] = result["locations"]
-    assert location["physicalLocation"]["artifactLocation"]["uri"] == no_copy_tags
+    uri = location["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == Path(no_copy_tags).as_uri()  # outside the working directory: an absolute file URI
     assert location["physicalLocation"]["region"]["startLine"] >= 1
     assert location["logicalLocations"][0]["fullyQualifiedName"].endswith(
         "::maestro-staging-db-orchestrator-instance"

@@ -168,11 +168,16 @@ def fingerprint(result: Result, target: str) -> str:
     return hashlib.sha256(f"{result.rule.name}\0{result.urn or target}".encode()).hexdigest()
 
 
+def artifact_uri(file: str) -> str:
+    """A SARIF artifact URI: a path under the working directory stays relative (code scanning resolves it
+    against the checkout); one outside it is an absolute ``file://`` URI, not a bare path."""
+    return Path(file).as_uri() if file.startswith("/") else file
+
+
 def _sarif_result(result: Result, index: int, target: TargetReport) -> dict[str, Any]:
     digest = fingerprint(result, target.target.name)
-    location: dict[str, Any] = {
-        "physicalLocation": {"artifactLocation": {"uri": target.target.file}, "region": {"startLine": 1}}
-    }
+    physical = {"artifactLocation": {"uri": artifact_uri(target.target.file)}, "region": {"startLine": 1}}
+    location: dict[str, Any] = {"physicalLocation": physical}
     if result.urn:
         location["logicalLocations"] = [
             {"fullyQualifiedName": result.urn, "name": result.resource_name, "kind": "resource"}
