@@ -77,7 +77,7 @@ ROWS: list[Row] = [
     Row(
         "unknown-option",
         ("verify", "--outputs", "{d}/outputs.json", "--bogus"),
-        "unrecognized arguments: --bogus",
+        "unrecognized arguments: --bogus (see `backupctl verify --help`)",
     ),
     Row("int-option-text", ("drill", "--jobs", "two"), "argument --jobs: invalid int value: 'two'"),
     Row("exclusive-options", ("config", "restore", "--at", "2026-11-28", "--key", "k"), "not allowed with"),

@@ -25,6 +25,7 @@ import pytest
 from moto import mock_aws
 
 from backupctl.cli import main
+from backupctl.cli.drill import _print_result
 from backupctl.drill import steps
 from backupctl.drill.dbbackup import Choice
 from backupctl.drill.local import LocalPostgres, Stored, run_local
@@ -108,6 +109,9 @@ def test_full_local_drill_passes_and_cleans_up(
     (record,) = [json.loads(line) for line in audit_log.read_text().splitlines()]
     assert record["command"] == "drill" and record["result"] == "pass" and record["sealed"] is True
     assert_nothing_left(workdir)
+    _print_result(report, False, embedded=True)  # the same report as text: the demo's seal is no real one
+    text = capsys.readouterr().out
+    assert "  sealed: s3://" in text and "(in the embedded demo S3, gone when the drill ends;" in text
 
 
 @postgres

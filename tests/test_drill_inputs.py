@@ -74,7 +74,10 @@ ROWS: list[tuple[list[str], str]] = [
     (["drill", "history", "--smoke-command", "true"], "--smoke-command: expected only in a drill run"),
     (["drill", "history", "--orders", "100"], "--orders: expected only in the seeded local drill"),
     (["drill", "history", "--audit-log", "{dir}/a.log"], "--audit-log: expected only in a drill run"),
-    (["backup", "db", "--dsn", DSN_OK, "--bucket", "{bucket}", "--stack", "x", *S3], "--stack/--outputs"),
+    (
+        ["backup", "db", "--dsn", DSN_OK, "--bucket", "{bucket}", "--stack", "x", *S3],
+        "unrecognized arguments: --stack x (see `backupctl backup db --help`)",
+    ),
     (
         [
             "drill",

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         group.register(sub)
     for child in _sub_parsers(parser):  # also accepted after any sub-command; SUPPRESS keeps an earlier one
         child.add_argument("--project-dir", default=argparse.SUPPRESS, help=project_help)
+        child.set_defaults(parser_=child)  # the deepest command's parser, to point its errors at its help
     return parser
 
 
@@ -167,7 +168,9 @@ def _no_room(exc: OSError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            getattr(args, "parser_", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as done:  # --help, --version, or a usage error already printed: its code, returned
         code = done.code if isinstance(done.code, int) else 0
     else:

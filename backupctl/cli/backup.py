@@ -32,8 +32,6 @@ def cmd_backup_db(args: argparse.Namespace) -> int:
         check_writable(args.audit_log, "--audit-log")  # where a refusal would be recorded: checked first
     run = audit.Run("backup db", args.audit_log)
     with audit.recorded(run):
-        if args.stack or args.outputs:
-            raise BadInput("--stack/--outputs", "nothing with backup db (it names its --bucket)", "one")
         if not 1 <= args.jobs <= MAX_JOBS:
             raise BadInput("--jobs", f"1 to {MAX_JOBS}", args.jobs)
         for name in ("psql", "pg_dump", "pg_restore"):
@@ -92,11 +90,15 @@ def _print(manifest: dict[str, Any], as_json: bool) -> None:
 
 
 def register(sub: Any) -> None:
-    backup = sub.add_parser("backup", help="logical database backups (runbook 1.1 pg_dump method)")
+    backup = sub.add_parser(
+        "backup",
+        help="logical database backups (runbook 1.1 pg_dump method)",
+        description="Logical backups of self-managed PostgreSQL databases to S3 (runbook 1.1).",
+    )
     actions = backup.add_subparsers(dest="backup_command", required=True, metavar="ACTION")
     p = actions.add_parser(
         "db",
-        parents=[live_options()],
+        parents=[live_options(stack=False)],
         help="pg_dump -Fc a database to S3 with a manifest",
         description="Dump a self-managed PostgreSQL database (pg_dump -Fc) to S3 with a manifest of "
         "per-table row counts and checksums taken in the same snapshot, the sequences' positions, the "

@@ -31,11 +31,17 @@ def context(args: argparse.Namespace, required: Any) -> Context:
     return make(args, required)
 
 
-def live_options() -> argparse.ArgumentParser:
+def live_options(*, stack: bool = True) -> argparse.ArgumentParser:
+    """The options of commands that talk to AWS; ``stack=False`` for one that names its own bucket."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--stack", help="stack name (outputs via `pulumi stack output --json` when on PATH)")
-    common.add_argument("--outputs", help="a saved `pulumi stack output --json` file, or - for stdin")
-    common.add_argument("--region", help="must match the stack's region (default: the stack's region)")
+    if stack:
+        common.add_argument(
+            "--stack", help="stack name (outputs via `pulumi stack output --json` when on PATH)"
+        )
+        common.add_argument("--outputs", help="a saved `pulumi stack output --json` file, or - for stdin")
+        common.add_argument("--region", help="must match the stack's region (default: the stack's region)")
+    else:
+        common.add_argument("--region", help="the bucket's region (default: the standard AWS configuration)")
     common.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
     common.add_argument("--endpoint-url", help="AWS endpoint override (moto server, LocalStack)")
     common.add_argument("--json", action="store_true", help="machine-readable output")

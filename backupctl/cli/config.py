@@ -169,9 +169,12 @@ def cmd_config_restore(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     common = live_options()
-    config = sub.add_parser("config", help="daily config backup and restore (runbook 1.3)").add_subparsers(
-        dest="config_command", required=True, metavar="ACTION"
-    )
+    config = sub.add_parser(
+        "config",
+        help="daily config backup and restore (runbook 1.3)",
+        description="Back up, list and restore the stack's configuration (SSM parameters and secrets "
+        "metadata) in its config bucket (runbook 1.3).",
+    ).add_subparsers(dest="config_command", required=True, metavar="ACTION")
     p = config.add_parser(
         "backup",
         parents=[common],
@@ -180,7 +183,13 @@ def register(sub: Any) -> None:
         "secrets metadata (never values) into the config bucket with a SHA-256 manifest, SSE-KMS.",
     )
     p.set_defaults(handler=cmd_config_backup)
-    p = config.add_parser("list", parents=[common], help="list config snapshots in the config bucket")
+    p = config.add_parser(
+        "list",
+        parents=[common],
+        help="list config snapshots in the config bucket",
+        description="List the config snapshots in the stack's config bucket with their creation times "
+        "(--json: and their manifests' keys).",
+    )
     p.set_defaults(handler=cmd_config_list)
     p = config.add_parser(
         "restore",

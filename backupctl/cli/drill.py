@@ -182,7 +182,7 @@ def _suite(args: argparse.Namespace) -> Any:
     return SmokeSuite.load(args.smoke) if args.smoke else None
 
 
-def _print_result(report: dict[str, Any], as_json: bool) -> None:
+def _print_result(report: dict[str, Any], as_json: bool, *, embedded: bool) -> None:
     if as_json:
         render_json(report, sys.stdout)
         return
@@ -199,6 +199,8 @@ def _print_result(report: dict[str, Any], as_json: bool) -> None:
     e = report.get("evidence") or {}
     if e.get("sealed"):
         print(f"  sealed: s3://{e['bucket']}/{e['keys'][0]} ({e['lockMode']} until {e['retainUntil'][:10]})")
+        if embedded:
+            print("  (in the embedded demo S3, gone when the drill ends; --evidence-bucket keeps it)")
     else:
         print(f"  evidence NOT sealed: {e.get('reason', 'not attempted')}")
     print(f"  report: {', '.join(report.get('localFiles', []))}")
@@ -228,7 +230,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     with audit.recorded(run):
         refuse_what_does_not_apply(args)
         report = _drill_rds(args, run) if _mode(args) == "rds" else _drill_local(args, run)
-    _print_result(report, args.json)
+    _print_result(report, args.json, embedded=_mode(args) == "local" and not _real_s3(args))
     entry = audit.record(
         "drill",
         stack=report.get("stack"),

@@ -75,9 +75,12 @@ def cmd_kms_rotate_now(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     common = live_options()
-    kms = sub.add_parser("kms", help="KMS post-rotation validation (runbook 3)").add_subparsers(
-        dest="kms_command", required=True, metavar="ACTION"
-    )
+    kms = sub.add_parser(
+        "kms",
+        help="KMS post-rotation validation (runbook 3)",
+        description="Validate the stack's customer-managed keys after rotation, or rotate them on demand "
+        "and validate (runbook 3).",
+    ).add_subparsers(dest="kms_command", required=True, metavar="ACTION")
     for name, handler, text in (
         ("validate", cmd_kms_validate, "validate every CMK: rotation, history, round trip, canary decrypt"),
         ("rotate-now", cmd_kms_rotate_now, "rotate keys on demand, then validate them"),
