@@ -38,7 +38,7 @@ STEPS = {
     7: "Smoke tests",
     8: "Measure RTO and RPO",
     9: "Write the drill report",
-    10: "Clean up",
+    10: "Clean up (before 9: the report records it)",
 }
 ALWAYS_RUN = (9, 10)  # the report and the cleanup run even after a fatal step failed
 # Runbook 2.2 targets per criticality (RPO minutes, RTO minutes); mirrors components.settings (tested).
