@@ -4,9 +4,10 @@ signals that end a run: ``Interrupted``, and ``signals_held`` for work a signal 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 _NOTHING = object()
 
@@ -27,6 +28,12 @@ class BadInput(Exception):
         error = cls.__new__(cls)
         Exception.__init__(error, text)
         return error
+
+
+def did_you_mean(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean <prefix><closest>?)`` for a misspelt ``name``, or nothing when none is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 class RefusedError(Exception):

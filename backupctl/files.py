@@ -184,3 +184,10 @@ def append_line(path: str | Path, line: str, what: str = "") -> None:
             os.close(fd)
     except OSError as exc:
         raise BadInput(_where(what, path), "a writable file", exc.strerror or str(exc)) from None
+
+
+def yaml_error(exc: Exception, path: str | Path, what: str = "") -> BadInput:
+    """A YAML parse error as one line naming the file and line: ``--smoke s.yaml:3: expected valid YAML``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = _where(what, path) + (f":{mark.line + 1}" if mark is not None else "")
+    return BadInput(where, "valid YAML", str(getattr(exc, "problem", None) or exc).splitlines()[0])

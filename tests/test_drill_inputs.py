@@ -109,6 +109,15 @@ ROWS: list[tuple[list[str], str]] = [
     ),
     (["drill", "--smoke", "{dir}"], "found a directory"),
     (
+        ["drill", "--smoke", "{typo}"],
+        "--smoke {typo}: tabels: expected one of tables, nonEmpty, canaries (did you mean tables?), "
+        "found 'tabels'",
+    ),
+    (
+        ["drill", "--smoke", "{broken}"],
+        "--smoke {broken}:3: expected valid YAML, found expected ',' or ']', but got '}}'",
+    ),
+    (
         ["drill", "--audit-log", "{dir}"],
         "--audit-log {dir}: expected a file path to write, found a directory",
     ),
@@ -205,6 +214,8 @@ def places() -> Iterator[Places]:
             server = add_server(base, servers, "pg").init().start()
             (base / "file.txt").write_text("not a directory")
             (base / "latin1.yaml").write_bytes(b"tables: [caf\xe9]")
+            (base / "typo.yaml").write_text("tabels: [public.orders]\n")
+            (base / "broken.yaml").write_text("tables:\n  - public.orders\ncanaries: {a: [1, 2}\n")
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 closed = s.getsockname()[1]
@@ -212,6 +223,8 @@ def places() -> Iterator[Places]:
                 "dir": str(base),
                 "file": str(base / "file.txt"),
                 "latin1": str(base / "latin1.yaml"),
+                "typo": str(base / "typo.yaml"),
+                "broken": str(base / "broken.yaml"),
                 "closed": str(closed),
                 "pg": str(server.port),
                 "s3": str(clients.endpoint_url),

@@ -27,8 +27,8 @@ from typing import Any
 from backupctl.drill import dbbackup
 from backupctl.drill.pgtools import PgError
 from backupctl.drill.recorder import Drill, StepFailed
-from backupctl.errors import BadInput
-from backupctl.files import read_text
+from backupctl.errors import BadInput, did_you_mean
+from backupctl.files import read_text, yaml_error
 
 HEARTBEAT_TABLE = "maestro_drill_heartbeat"
 Query = Callable[[str], list[list[str]]]
@@ -150,14 +150,16 @@ class SmokeSuite:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise BadInput(f"--smoke {path}", "YAML or JSON", str(exc).splitlines()[0]) from None
+            raise yaml_error(exc, path, "--smoke") from None
         if not isinstance(data, dict):
             raise BadInput(
                 f"--smoke {path}", "a mapping with tables, nonEmpty, canaries", type(data).__name__
             )
-        unknown = set(data) - {"tables", "nonEmpty", "canaries"}
+        keys = ("tables", "nonEmpty", "canaries")
+        unknown = sorted(str(k) for k in set(data) - set(keys))
         if unknown:
-            raise BadInput(f"--smoke {path}: key {sorted(unknown)[0]}", "one of tables, nonEmpty, canaries")
+            expected = f"one of tables, nonEmpty, canaries{did_you_mean(unknown[0], keys)}"
+            raise BadInput(f"--smoke {path}: {unknown[0]}", expected, repr(unknown[0]))
         for key in ("tables", "nonEmpty"):
             if not isinstance(data.get(key, []), list):
                 raise BadInput(f"--smoke {path}: {key}", "a list of schema.table names", data[key])

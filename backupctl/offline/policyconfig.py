@@ -17,15 +17,14 @@ do not forbid extra keys), ``environments`` (ESC environments cannot be resolved
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from backupctl.errors import BadInput
+from backupctl.errors import BadInput, did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -95,11 +94,6 @@ class PolicyConfig:
         return "the policy's default"
 
 
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
 def _level(value: Any, where: str) -> str:
     if not isinstance(value, str) or value not in ENFORCEMENT_LEVELS:
         raise BadInput(where, f"an enforcement level ({LEVELS})", repr(value))
@@ -117,7 +111,7 @@ def _explain(rule: Rule, error: ValidationError) -> tuple[str, str, Any]:
         instance: Any = error.instance
         extra = str(sorted(set(instance) - set(rule.config))[0])
         keys = ", ".join(sorted(rule.config)) or "none"
-        return extra, f"one of the policy's keys ({keys}){_suggest(extra, rule.config)}", extra
+        return extra, f"one of the policy's keys ({keys}){did_you_mean(extra, rule.config)}", extra
     key = path.split(".", 1)[0]
     schema = rule.config.get(key, {})
     why = f" ({schema['description']})" if schema.get("description") else ""
@@ -163,7 +157,7 @@ def parse_policy_config(data: Any, source: str, rules: Sequence[Rule] = RULES) -
         rule = by_name.get(name)
         if rule is None:
             raise BadInput(
-                f"{where}: {name}", f"a policy of the pack{_suggest(name, by_name)}", "an unknown policy"
+                f"{where}: {name}", f"a policy of the pack{did_you_mean(name, by_name)}", "an unknown policy"
             )
         if isinstance(value, str):
             levels[name] = _level(value, f"{where}: {name}")
@@ -201,7 +195,7 @@ def select_rules(check: Sequence[str], skip: Sequence[str], rules: Sequence[Rule
                 names = [r.name for r in rules]
                 raise BadInput(
                     f"{option} {item}",
-                    f"a policy name, glob or control ID{_suggest(item, names)}",
+                    f"a policy name, glob or control ID{did_you_mean(item, names)}",
                     "no match",
                 )
     both = sorted(set(check) & set(skip))

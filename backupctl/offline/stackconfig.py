@@ -11,7 +11,6 @@ namespace that the program does not know is an error with the closest known key 
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from backupctl.errors import BadInput
-from backupctl.files import read_text
+from backupctl.errors import BadInput, did_you_mean
+from backupctl.files import read_text, yaml_error
 from components.settings import OFFLINE_SECRET, SETTING_KEYS
 
 SECRET_PLACEHOLDER = OFFLINE_SECRET
@@ -114,9 +113,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=PulumiYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise BadInput(where, "valid YAML", str(getattr(exc, "problem", exc))) from None
+        raise yaml_error(exc, path) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -177,8 +174,7 @@ def _check_known(key: str, name: str, known: set[str], stack_file: Path) -> None
     namespace, _, short = key.partition(":")
     if namespace != name or short in known:
         return
-    close = difflib.get_close_matches(short, sorted(known), n=1)
-    hint = f" (did you mean {name}:{close[0]}?)" if close else ""
+    hint = did_you_mean(short, known, f"{name}:")
     raise BadInput(f"{stack_file.name}: {key}", f"a key the program reads{hint}", "a key nothing reads")
 
 
