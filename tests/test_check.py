@@ -717,3 +717,13 @@ def test_a_tightened_threshold_is_attributed_to_the_policy_config(
         "backup retention is 7 days; policy config minRetentionDays requires >= 10 (runbook 1.1: >= 7)" in out
     )
     assert "runbook 1.1 requires >= 10" not in out
+
+
+def test_stack_is_repeatable_and_each_stack_is_checked_once_in_the_order_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "--stack", "prod", "--stack", "staging", "--stack", "prod", "--json")
+    assert code == 0, err
+    assert [t["name"] for t in json.loads(out)["targets"]] == ["prod", "staging"]
+    code, _, err = run(capsys, "--stack", "prod", "--stack", "qa")
+    assert code == 2 and "--stack: expected one of the project's stacks (prod, staging), found qa" in err

@@ -16,7 +16,7 @@ def _request(args: argparse.Namespace) -> Any:
     outputs += ["sarif"] if getattr(args, "sarif", False) else []
     return CheckRequest(
         project_dir=args.project_dir,
-        stack=args.stack,
+        stacks=args.stack or [],
         deployment=getattr(args, "deployment", None),
         environment=getattr(args, "environment", None),
         policy_config=getattr(args, "policy_config", None),
@@ -54,7 +54,9 @@ def _preview_parser(sub: Any) -> None:
         description="Run __main__.py under Pulumi mocks with the stack's config (Pulumi.yaml "
         "defaults + Pulumi.STACK.yaml) and summarise the resources; --out writes the deployment.",
     )
-    p.add_argument("--stack", help="stack name (default: every Pulumi.*.yaml stack)")
+    p.add_argument(
+        "--stack", action="append", help="stack name, repeatable (default: every Pulumi.*.yaml stack)"
+    )
     p.add_argument("--out", help="write the deployment JSON (pulumi stack export shape) here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-cache", action="store_true", help="preview afresh; neither read nor write .cache/")
@@ -72,7 +74,9 @@ def register(sub: Any) -> None:
         "2 bad input or nothing to check.",
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--stack", help="preview this stack under mocks, then check it")
+    source.add_argument(
+        "--stack", action="append", help="preview this stack under mocks, then check it; repeatable"
+    )
     source.add_argument(
         "--deployment", help="a `pulumi stack export` JSON file (also of a deployed stack); - for stdin"
     )

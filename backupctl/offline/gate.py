@@ -42,7 +42,7 @@ class CheckRequest:
     """What the command line asked of `backupctl check`."""
 
     project_dir: str | None = None
-    stack: str | None = None
+    stacks: Sequence[str] = ()  # --stack, repeatable; none: every stack of the project
     deployment: str | None = None
     environment: str | None = None
     policy_config: str | None = None
@@ -86,14 +86,16 @@ def project_root(project_dir: str | None) -> Path:
     return find_project_dir(Path(project_dir)) if project_dir else find_project_dir()
 
 
-def stacks_of(root: Path, stack: str | None) -> list[str]:
-    """The stacks asked for; none at all is bad input ("nothing to check"), never a green check."""
+def stacks_of(root: Path, asked: Sequence[str]) -> list[str]:
+    """The stacks asked for (each once, in the order given), or every stack; none at all is bad input
+    ("nothing to check"), never a green check."""
     stacks = list_stacks(root)
-    if stack is None and not stacks:
+    if not asked and not stacks:
         raise BadInput(f"{root}", "at least one stack file Pulumi.<stack>.yaml", "none (nothing to check)")
-    if stack is not None and stack not in stacks:
-        raise BadInput("--stack", f"one of the project's stacks ({', '.join(stacks) or 'none'})", stack)
-    chosen = [stack] if stack else stacks
+    for stack in asked:
+        if stack not in stacks:
+            raise BadInput("--stack", f"one of the project's stacks ({', '.join(stacks) or 'none'})", stack)
+    chosen = list(dict.fromkeys(asked)) or stacks
     for name in chosen:
         check_stack_file(root / f"Pulumi.{name}.yaml")
     return chosen
@@ -140,7 +142,7 @@ def _targets(request: CheckRequest) -> tuple[list[Target], Path | None, Policies
         policies = _policies(request)
         return [deployment_target(request.deployment, request.environment)], None, policies
     root = project_root(request.project_dir)
-    stacks = stacks_of(root, request.stack)
+    stacks = stacks_of(root, request.stacks)
     with PreviewRun(root, stacks, use_cache=request.use_cache, verbose=request.verbose) as run:
         policies = _policies(request)
         previews = run.results()
@@ -199,7 +201,7 @@ def _listing(request: CheckRequest) -> int:
     used = [
         option
         for option, value in (
-            ("--stack", request.stack),
+            ("--stack", request.stacks),
             ("--deployment", request.deployment),
             ("--policy-config", request.policy_config),
             ("--output-file-path", request.output_dir),
@@ -294,7 +296,7 @@ def preview(request: CheckRequest, out: str | None, as_json: bool) -> int:
     from backupctl.offline.preview import summarize  # noqa: PLC0415
 
     root = project_root(request.project_dir)
-    stacks = stacks_of(root, request.stack)
+    stacks = stacks_of(root, request.stacks)
     outs = (
         {s: out if len(stacks) == 1 else str(Path(out).with_suffix("")) + f".{s}.json" for s in stacks}
         if out
