@@ -13,6 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
+	$(BIN)/backupctl preview
 	$(BIN)/backupctl check
 
 lint: $(BIN)/.installed
