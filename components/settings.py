@@ -8,9 +8,10 @@ expected and what was found.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -498,16 +499,31 @@ def _ownership(values: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_settings(values: Mapping[str, Any], *, region: str | None) -> Settings:
-    """Validate raw configuration values (strings or JSON as the engine passes them) into ``Settings``."""
+def _check_region(key: str, region: str, known: Collection[str]) -> None:
+    """pulumi-aws refuses a region it does not know (unless ``aws:skipRegionValidation``); say so now,
+    with the closest one, rather than at ``pulumi up``."""
+    if known and region not in known:
+        close = difflib.get_close_matches(region, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SettingsError(key, f"a region pulumi-aws knows{hint}", region)
+
+
+def parse_settings(
+    values: Mapping[str, Any], *, region: str | None, known_regions: Collection[str] = ()
+) -> Settings:
+    """Validate raw configuration values (strings or JSON as the engine passes them) into ``Settings``.
+    ``known_regions``: the regions the provider accepts (empty: only the region's shape is checked)."""
     if not region or not _REGION_RE.match(region):
         raise SettingsError("aws:region", "an AWS region like eu-west-1", region)
+    _check_region("aws:region", region, known_regions)
     environment = _choice(values, "environment", ("staging", "prod"), None)
     prod = environment == "prod"
     databases = _databases(values)
     retention = _retention(values, prod)
     evidence = _evidence(values, prod)
     network = _network(values, prod, region)
+    if network["dr_region"]:
+        _check_region("drRegion", network["dr_region"], known_regions)
     return Settings(
         environment="prod" if prod else "staging",
         region=region,
@@ -558,6 +574,12 @@ def load_settings(get: Callable[[str], Any] | None = None, region: str | None = 
     if get is None:
         config = pulumi.Config(NAMESPACE)
         get = config.get
+    aws_config = pulumi.Config("aws")
     if region is None:
-        region = pulumi.Config("aws").get("region")
-    return parse_settings({key: get(key) for key in SETTING_KEYS}, region=region)
+        region = aws_config.get("region")
+    known: list[str] = []
+    if not aws_config.get_bool("skipRegionValidation"):
+        import pulumi_aws  # noqa: PLC0415
+
+        known = [r.value for r in pulumi_aws.Region]
+    return parse_settings({key: get(key) for key in SETTING_KEYS}, region=region, known_regions=known)

@@ -271,3 +271,19 @@ def test_the_sdk_wait_replaced_offline_is_the_one_reviewed() -> None:
     source = inspect.getsource(pulumi_stack.wait_for_rpcs)
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     assert digest == REVIEWED_WAIT_FOR_RPCS, f"pulumi's wait_for_rpcs changed ({digest}): review quiescence"
+
+
+def test_a_misspelt_region_fails_offline_as_the_provider_would_unless_validation_is_skipped(
+    project_copy: Path,
+) -> None:
+    path = project_copy / "Pulumi.staging.yaml"
+    _edit(path, "aws:region: eu-west-1\n", "aws:region: eu-westt-1\n")
+    result = _run("--project-dir", str(project_copy), "preview", "--stack", "staging", "--no-cache")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "backupctl: error: Pulumi.staging.yaml: aws:region: expected a region pulumi-aws knows "
+        "(did you mean eu-west-1?), found 'eu-westt-1'"
+    )
+    _edit(path, "aws:region: eu-westt-1\n", "aws:region: eu-westt-1\n  aws:skipRegionValidation: true\n")
+    result = _run("--project-dir", str(project_copy), "preview", "--stack", "staging", "--no-cache")
+    assert result.returncode == 0, result.stderr

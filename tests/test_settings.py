@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import pulumi_aws
 import pytest
 
 from components.settings import SettingsError, parse_settings
@@ -188,3 +190,31 @@ def test_every_pulumi_yaml_key_without_a_default_is_one_settings_requires() -> N
     for key in sorted(without_default):
         assert f"maestro-backup:{key}: expected" in error_of(**{key: None})
     assert set(declared) <= set(SETTING_KEYS)
+
+
+KNOWN = [r.value for r in pulumi_aws.Region]
+
+
+@pytest.mark.parametrize(
+    ("region", "dr_region", "expected"),
+    [
+        (
+            "eu-westt-1",
+            None,
+            "aws:region: expected a region pulumi-aws knows (did you mean eu-west-1?), found",
+        ),
+        (
+            "eu-west-1",
+            "eu-centrall-1",
+            "drRegion: expected a region pulumi-aws knows (did you mean eu-central-1?)",
+        ),
+    ],
+)
+def test_a_region_the_provider_does_not_know_is_refused_with_the_closest(
+    region: str, dr_region: str | None, expected: str
+) -> None:
+    values = {**BASE, "drRegion": dr_region} if dr_region else BASE
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        parse_settings(values, region=region, known_regions=KNOWN)
+    # without the provider's list (aws:skipRegionValidation) only the shape is checked
+    assert parse_settings(values, region=region).region == region
