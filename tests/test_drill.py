@@ -443,7 +443,7 @@ def test_drill_targets_are_the_runbooks() -> None:
     [
         ("tables: notalist", "tables: expected a list"),
         ("- a\n- b", "expected a mapping"),
-        ("bogus: 1", "key bogus"),
+        ("bogus: 1", "bogus: expected one of tables, nonEmpty, canaries, found 'bogus'"),
     ],
 )
 def test_bad_smoke_suite_is_one_line_and_exit_2(
