@@ -93,11 +93,16 @@ def _error(text: str) -> None:
     print(f"backupctl: error: {one_line(text)}", file=sys.stderr, flush=True)
 
 
-def _quiet_pipe() -> int:
-    """stdout's reader went away (`| head`): drop what is buffered and end like other Unix tools."""
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so what it still buffers cannot fail again at exit."""
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+def _quiet_pipe() -> int:
+    """stdout's reader went away (`| head`): drop what is buffered and end like other Unix tools."""
+    _drop_stdout()
     return EXIT_PIPE
 
 
@@ -132,11 +137,9 @@ def run(args: argparse.Namespace) -> int:
         return 128 + stop.signum
     except BrokenPipeError:
         return _quiet_pipe()
-    except OSError as exc:
-        if exc.errno not in NO_ROOM:
-            return _internal(exc)
-        return _no_room(exc)
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+            return _no_room(exc)
         aws = _aws_error(exc)
         if aws is not None:
             _error(aws)
@@ -159,9 +162,7 @@ NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 def _no_room(exc: OSError) -> int:
     where = exc.filename or "standard output"
     _error(f"{where}: expected room to write the output, found {exc.strerror or exc}")
-    with contextlib.suppress(OSError):  # drop what stdout still buffers, so exit does not fail again
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    _drop_stdout()
     return 2
 
 
