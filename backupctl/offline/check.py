@@ -24,7 +24,7 @@ from backupctl.offline.policyconfig import PolicyConfig
 from backupctl.offline.suppressions import check_file_entries, check_tags
 from maestro_policies import RULES
 from maestro_policies._base import Rule
-from maestro_policies._scope import SCOPE, FileSuppression, Scope, decide_environment
+from maestro_policies._scope import SCOPE, FileSuppression, Scope
 
 STATUSES = ("FAIL", "WARN", "SUPPRESSED", "PASS", "SKIP", "N/A")
 VIOLATION = {"mandatory": "FAIL", "remediate": "FAIL", "advisory": "WARN"}
@@ -210,11 +210,10 @@ def run_rules(
 ) -> list[Result]:
     """The verdicts of ``rules`` on one deployment, for tests and benchmarks: ``config`` is a policy
     config document (as in a --policy-config file), the environment is decided as for --deployment."""
-    from backupctl.offline.deployment import declared_environment, stack_name  # noqa: PLC0415
+    from backupctl.offline.deployment import environment_of, stack_name  # noqa: PLC0415
     from backupctl.offline.policyconfig import parse_policy_config  # noqa: PLC0415
 
     parsed = parse_policy_config(dict(config or {}), "(inline)", rules)
     name = stack or stack_name(deployment)
-    decided = decide_environment(stack_name(deployment), declared_environment(deployment), environment)
-    target = Target("stack", name, f"Pulumi.{name}.yaml", decided, deployment)
+    target = Target("stack", name, f"Pulumi.{name}.yaml", environment_of(deployment, environment), deployment)
     return evaluate(target, config=parsed, rules=rules).results

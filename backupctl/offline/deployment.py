@@ -176,12 +176,16 @@ def declared_environment(deployment: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def deployment_target(path: str, environment: str | None) -> Target:
-    """A deployment file as a check target; its environment is ``environment`` (``--environment``), else
-    decided from its ``environment`` output and stack name (any sign of prod wins)."""
+def environment_of(deployment: Mapping[str, Any], explicit: str | None = None) -> str:
+    """The environment to check ``deployment`` as: ``explicit`` (``--environment``), else decided from its
+    ``environment`` output and stack name (any sign of prod wins; ``maestro_policies._scope``)."""
     from maestro_policies._scope import decide_environment  # noqa: PLC0415 the pack loads on demand
 
+    return decide_environment(stack_name(deployment), declared_environment(deployment), explicit)
+
+
+def deployment_target(path: str, environment: str | None) -> Target:
+    """A deployment file as a check target, checked as ``environment_of`` it."""
     data = read_deployment(path)
     file = "stdin" if path == STDIN else Path(path).as_posix()
-    decided = decide_environment(stack_name(data), declared_environment(data), environment)
-    return Target("deployment", file, file, decided, data)
+    return Target("deployment", file, file, environment_of(data, environment), data)

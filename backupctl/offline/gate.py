@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from backupctl.errors import BadInput
 from backupctl.files import check_directory, check_writable, write_atomic, write_json
-from backupctl.offline.deployment import Target, declared_environment, deployment_target
+from backupctl.offline.deployment import Target, deployment_target, environment_of
 from backupctl.offline.previews import Preview, PreviewRun, preview_stacks
 from backupctl.offline.stackconfig import check_stack_file, find_project_dir, list_stacks
 
@@ -107,12 +107,9 @@ def _shown_path(path: Path) -> str:
 
 
 def _stack_target(preview: Preview) -> Target:
-    from maestro_policies._scope import decide_environment  # noqa: PLC0415
-
     config, deployment = preview.config, preview.deployment
-    environment = decide_environment(config.stack, declared_environment(deployment))
     file = _shown_path(config.project_dir / f"Pulumi.{config.stack}.yaml")
-    return Target("stack", config.stack, file, environment, deployment)
+    return Target("stack", config.stack, file, environment_of(deployment), deployment)
 
 
 @dataclass(frozen=True)
