@@ -12,10 +12,18 @@ from typing import Any
 
 from pulumi_policy import PolicyResource
 
-from maestro_policies._base import ROLE, ROLE_POLICY, as_list, get, of_type, policy_statements, refers
+from maestro_policies._base import (
+    KMS_KEY,
+    ROLE,
+    ROLE_POLICY,
+    as_list,
+    get,
+    of_type,
+    policy_statements,
+    refers,
+)
 
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-KMS_KEY = "aws:kms/key:Key"
 
 
 def role_for(resources: Sequence[PolicyResource], owner: PolicyResource, prop: str, *path: str) -> Any:

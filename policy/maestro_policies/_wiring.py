@@ -18,7 +18,6 @@ from pulumi_policy import PolicyResource
 
 from maestro_policies._base import ROLE, ROLE_POLICY, as_list, get, of_type, policy_statements, refers
 
-ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 SERVICE_LINKED_ROLE = "aws:iam/serviceLinkedRole:ServiceLinkedRole"
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
@@ -52,22 +51,6 @@ def role_of(resources: Sequence[PolicyResource], resource: PolicyResource, prop:
 
 def role_policies(resources: Sequence[PolicyResource], role: PolicyResource) -> list[PolicyResource]:
     return [p for p in of_type(resources, ROLE_POLICY) if refers(p, role, "role", "name")]
-
-
-def role_statements(resources: Sequence[PolicyResource], role: PolicyResource) -> list[Statement]:
-    """Every statement of the role's inline policies (RolePolicy resources and ``inlinePolicies``)."""
-    documents = [get(p.props, "policy") for p in role_policies(resources, role)]
-    documents += [get(p, "policy") for p in as_list(get(role.props, "inlinePolicies"))]
-    return [s for d in documents for s in policy_statements(d)]
-
-
-def managed_policies(resources: Sequence[PolicyResource], role: PolicyResource) -> set[str]:
-    attached = {
-        str(get(a.props, "policyArn"))
-        for a in of_type(resources, ROLE_POLICY_ATTACHMENT)
-        if refers(a, role, "role", "name")
-    }
-    return attached | {str(a) for a in as_list(get(role.props, "managedPolicyArns"))}
 
 
 def _matches(patterns: Any, value: str, *, case: bool) -> bool:

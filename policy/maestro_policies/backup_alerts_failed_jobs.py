@@ -25,9 +25,8 @@ from maestro_policies._base import (
     stack_rule,
 )
 from maestro_policies._iam import admits_service, key_for
+from maestro_policies._wiring import TOPIC, TOPIC_POLICY
 
-TOPIC = "aws:sns/topic:Topic"
-TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 EVENTS = "events.amazonaws.com"
 

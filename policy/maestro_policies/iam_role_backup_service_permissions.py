@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from maestro_policies._base import BACKUP_SELECTION, get, label, of_type, policy_statements, stack_rule
 from maestro_policies._iam import allows, managed_policies, role_for, role_statements
+from maestro_policies._wiring import RESTORE_TESTING_SELECTION
 
-RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
 BACKUP_POLICY = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
 RESTORE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"
 # What an inline policy must allow instead of the managed policy (the RDS actions a job runs).

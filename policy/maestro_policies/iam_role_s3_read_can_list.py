@@ -12,7 +12,8 @@ from __future__ import annotations
 import fnmatch
 
 from maestro_policies._base import FUNCTION, as_list, get, of_type, stack_rule
-from maestro_policies._wiring import role_of, role_statements
+from maestro_policies._iam import role_statements
+from maestro_policies._wiring import role_of
 
 S3_OBJECT = "arn:aws:s3:::"
 

@@ -10,7 +10,8 @@ with the function races it.
 from __future__ import annotations
 
 from maestro_policies._base import FUNCTION, get, of_type, policy_statements, stack_rule
-from maestro_policies._wiring import allows, managed_policies, role_of, role_policies, role_statements
+from maestro_policies._iam import managed_policies, role_statements
+from maestro_policies._wiring import allows, role_of, role_policies
 
 XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 XRAY_MANAGED = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"

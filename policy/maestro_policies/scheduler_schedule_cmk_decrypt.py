@@ -10,7 +10,8 @@ moto does not model this, so the rule is the check.
 from __future__ import annotations
 
 from maestro_policies._base import SCHEDULE, get, of_type, stack_rule
-from maestro_policies._wiring import allows, role_of, role_statements
+from maestro_policies._iam import role_statements
+from maestro_policies._wiring import allows, role_of
 
 
 def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]

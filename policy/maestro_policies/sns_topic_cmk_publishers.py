@@ -19,6 +19,7 @@ from maestro_policies._base import (
     of_type,
     stack_rule,
 )
+from maestro_policies._iam import role_statements
 from maestro_policies._wiring import (
     METRIC_ALARM,
     TOPIC,
@@ -26,7 +27,6 @@ from maestro_policies._wiring import (
     allows,
     by_arn,
     known_document,
-    role_statements,
     service_grants,
 )
 
