@@ -17,14 +17,13 @@ from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     PolicyResource,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
 
-from maestro_policies._scope import environment, is_prod, scoped, stack_of
+from maestro_policies._scope import is_prod, scoped
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"
@@ -177,24 +176,12 @@ def stack_rule(
     )
 
 
-def threshold_schema(
-    default: int, floor: int, why: str, maximum: int | None = None, *, ceiling: bool = False
-) -> dict[str, Any]:
-    """A tunable threshold: it may be tightened from the runbook's value, never loosened. ``floor`` is a
-    minimum (or, with ``ceiling``, ``default`` is the maximum and ``floor`` the lowest sensible value)."""
+def threshold_schema(default: int, floor: int, why: str, maximum: int | None = None) -> dict[str, Any]:
+    """A tunable threshold: it may be tightened from the runbook's value, never loosened below ``floor``."""
     schema: dict[str, Any] = {"type": "integer", "default": default, "minimum": floor, "description": why}
     if maximum is not None:
         schema["maximum"] = maximum
-    if ceiling:
-        schema["maximum"] = default
     return schema
-
-
-def threshold(args: ResourceValidationArgs | StackValidationArgs, key: str, default: int, floor: int) -> int:
-    """A tuned threshold from policy config, never below the runbook's floor."""
-    value = args.get_config().get(key, default)
-    number_ = number(value)
-    return max(int(number_), floor) if number_ is not None else default
 
 
 @dataclass(frozen=True)
@@ -299,11 +286,6 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def schedules_invoking(resources: Sequence[Any], handler: str) -> list[Any]:
-    """The Scheduler schedules whose target is a Lambda function running ``handler``."""
-    return list(dict.fromkeys(s for s, _ in invocations(resources, handler)))
-
-
 def invocations(resources: Sequence[Any], handler: str) -> list[tuple[Any, Any]]:
     """(schedule, function) for each Scheduler schedule whose target is a function running ``handler``."""
     functions = [f for f in of_type(resources, FUNCTION) if get(f.props, "handler") == handler]
@@ -342,4 +324,4 @@ def cron_kind(expression: str) -> str:
     return "other"
 
 
-__all__ = ["ReportViolation", "environment", "is_prod", "stack_of"]
+__all__ = ["is_prod"]  # the rules import it from here

@@ -43,11 +43,11 @@ def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
                     plan.urn,
                 )
             best[kind] = max(best[kind], keep or 0.0)
-    for kind, what in (("daily", "daily"), ("weekly", "weekly")):
+    for kind in ("daily", "weekly"):
         if best[kind] < needed[kind].value:
             report_violation(
-                f"no AWS Backup rule runs {what} and keeps its recovery points long enough "
-                f"({needed[kind].phrase} days); add a {what} rule with lifecycle.delete_after",
+                f"no AWS Backup rule runs {kind} and keeps its recovery points long enough "
+                f"({needed[kind].phrase} days); add a {kind} rule with lifecycle.delete_after",
                 None,
             )
 

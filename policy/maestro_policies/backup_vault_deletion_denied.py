@@ -45,7 +45,8 @@ def validate(args, report_violation) -> None:  # type: ignore[no-untyped-def]
                 vault.urn,
             )
             continue
-        missing = [a for p in policies[:1] for a in REQUIRED if a not in _denies(get(p.props, "policy"))]
+        denied = _denies(get(policies[0].props, "policy"))
+        missing = [a for a in REQUIRED if a not in denied]
         if missing:
             report_violation(
                 f"vault `{vault.name}`'s access policy does not deny {', '.join(missing)} to Principal and "
