@@ -19,11 +19,11 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from backupctl.errors import BadInput
-from backupctl.offline.deployment import ROOT_STACK, Target, policy_resources
-from backupctl.offline.policyconfig import PolicyConfig
+from backupctl.offline.deployment import ROOT_STACK, Target, environment_of, policy_resources, stack_name
+from backupctl.offline.policyconfig import PolicyConfig, parse_policy_config
 from backupctl.offline.suppressions import check_file_entries, check_tags
 from maestro_policies import RULES
-from maestro_policies._base import Rule
+from maestro_policies._base import Rule, label
 from maestro_policies._scope import SCOPE, FileSuppression, Scope
 
 STATUSES = ("FAIL", "WARN", "SUPPRESSED", "PASS", "SKIP", "N/A")
@@ -143,14 +143,7 @@ def judge(
         return results
     judged = {r.urn for r in results}
     results += [
-        Result(
-            "PASS",
-            rule,
-            level,
-            r.urn,
-            f"{r.resource_type.split(':')[-1]} `{r.name}`: {rule.text}",
-            r.resource_type,
-        )
+        Result("PASS", rule, level, r.urn, f"{label(r)}: {rule.text}", r.resource_type)
         for r in rule.subjects_in(resources)
         if r.urn not in judged
     ]
@@ -210,9 +203,6 @@ def run_rules(
 ) -> list[Result]:
     """The verdicts of ``rules`` on one deployment, for tests and benchmarks: ``config`` is a policy
     config document (as in a --policy-config file), the environment is decided as for --deployment."""
-    from backupctl.offline.deployment import environment_of, stack_name  # noqa: PLC0415
-    from backupctl.offline.policyconfig import parse_policy_config  # noqa: PLC0415
-
     parsed = parse_policy_config(dict(config or {}), "(inline)", rules)
     name = stack or stack_name(deployment)
     target = Target("stack", name, f"Pulumi.{name}.yaml", environment_of(deployment, environment), deployment)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from backupctl.errors import BadInput, did_you_mean
-from backupctl.files import read_text, yaml_error
+from backupctl.files import MAX_INT_DIGITS, read_text, yaml_error
 from components.settings import OFFLINE_SECRET, SETTING_KEYS
 
 SECRET_PLACEHOLDER = OFFLINE_SECRET
@@ -63,12 +63,11 @@ PulumiYamlLoader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
-MAX_DIGITS = 30  # a longer number in a stack file is a typo; kept as text so the settings name it
 
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
     text = str(loader.construct_scalar(node))
-    if len(text.lstrip("+-")) > MAX_DIGITS:
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:  # a typo: kept as text so the settings name it
         return text
     if text.startswith("0o"):
         return int(text[2:], 8)

@@ -61,13 +61,10 @@ def load_suppressions(path: str | None, rules: Sequence[Rule] = RULES) -> list[F
     return found
 
 
-def check_tags(
-    resources: Sequence[PolicyResource], environment: str, where: str, rules: Sequence[Rule] = RULES
-) -> None:
+def check_tags(resources: Sequence[PolicyResource], environment: str, where: str) -> None:
     """Refuse ``maestro:skip:*`` tags without a reason, for unknown policies, or of a rule that may not be
-    suppressed when ``environment`` is prod."""
-    by_name = {r.name: r for r in rules}
-    known = {r.name for r in RULES}
+    suppressed when ``environment`` is prod (whatever subset of the pack this run checks)."""
+    by_name = {r.name: r for r in RULES}
     for resource in resources:
         tags = resource.props.get("tags")
         if not isinstance(tags, dict):
@@ -75,12 +72,11 @@ def check_tags(
         for tag in (str(t) for t in tags if str(t).startswith(SKIP_TAG)):
             policy = tag[len(SKIP_TAG) :]
             here = f"{where}: {resource.name}: tag {tag}"
-            if policy not in known:
+            if policy not in by_name:
                 raise BadInput(here, "maestro:skip:<a policy of the pack>", "an unknown policy")
             if not skip_reason(resource.props, policy):
                 raise BadInput(here, "a reason as the tag's value", "an empty value")
-            rule = by_name.get(policy)
-            if rule is not None and not rule.suppressible and environment == PROD:
+            if not by_name[policy].suppressible and environment == PROD:
                 raise BadInput(
                     here, f"no suppression: {policy} cannot be suppressed in prod", "a suppression"
                 )
