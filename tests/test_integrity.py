@@ -296,3 +296,10 @@ def test_a_sequence_that_restored_elsewhere_is_reported(zoo: Zoo) -> None:
 )
 def test_a_tools_failure_is_told_by_its_cause_not_its_last_words(output: str, expected: str) -> None:
     assert cause(output) == expected
+
+
+def test_restored_sequences_skip_a_missing_one_and_keep_each_name_with_its_own_position(zoo: Zoo) -> None:
+    names = list(zoo.manifest["sequences"])
+    found = integrity.restored_sequences(zoo.restored, ['app."no such seq"', *names])
+    assert list(found) == names  # the missing one is absent, every other keeps its own value
+    assert found == {name: zoo.manifest["sequences"][name] for name in names}

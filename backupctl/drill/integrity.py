@@ -243,13 +243,22 @@ def dump_sequences(path: str) -> dict[str, dict[str, Any]]:
 
 def restored_sequences(conn: Conn, names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The restore's position of each named sequence (names as the dump wrote them); absent if missing."""
-    found: dict[str, dict[str, Any]] = {}
-    for name in names:
-        if sql(conn, f"select to_regclass({quote_literal(name)}) is not null")[0][0] != "t":
-            continue
-        value, called = sql(conn, f"select last_value, is_called from {name}")[0]
-        found[name] = {"lastValue": int(value), "isCalled": called == "t"}
-    return found
+    if not names:
+        return {}
+    listed = ", ".join(quote_literal(name) for name in names)
+    present = (
+        f"select i from unnest(array[{listed}]::text[]) with ordinality t(n, i) "
+        "where to_regclass(n) is not null"
+    )
+    indexes = [int(row[0]) - 1 for row in sql(conn, present)]
+    if not indexes:
+        return {}
+    # Rows are matched by position, not by name: a sequence's name may hold a tab or a newline.
+    positions = " union all ".join(f"select {i}, last_value, is_called from {names[i]}" for i in indexes)
+    return {
+        names[int(i)]: {"lastValue": int(value), "isCalled": called == "t"}
+        for i, value, called in sql(conn, positions)
+    }
 
 
 def database_facts(conn: Conn) -> dict[str, Any]:
