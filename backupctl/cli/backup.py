@@ -12,13 +12,11 @@ import shutil
 import sys
 from typing import Any
 
-from backupctl.cli.common import live_options
+from backupctl.cli.common import MAX_JOBS, live_options
 from backupctl.errors import BadInput
 from backupctl.files import check_writable
 from backupctl.findings import render_json
 from backupctl.live import audit
-
-MAX_JOBS = 64
 
 
 def cmd_backup_db(args: argparse.Namespace) -> int:

@@ -31,6 +31,9 @@ def context(args: argparse.Namespace, required: Any) -> Context:
     return make(args, required)
 
 
+MAX_JOBS = 64  # --jobs of drill and backup db: workers for pg_dump, pg_restore and checksums
+
+
 def live_options(*, stack: bool = True) -> argparse.ArgumentParser:
     """The options of commands that talk to AWS; ``stack=False`` for one that names its own bucket."""
     common = argparse.ArgumentParser(add_help=False)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backupctl.cli.common import live_options
+from backupctl.cli.common import MAX_JOBS, live_options
 from backupctl.errors import BadInput
 from backupctl.files import check_directory, check_writable
 from backupctl.findings import render_json
@@ -44,7 +44,6 @@ DEFAULTS = {
     "waiter_delay": 30,
     "prefix": "backups/postgres",
 }
-MAX_JOBS = 64
 
 
 def _mode(args: argparse.Namespace) -> str:

@@ -20,7 +20,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -275,10 +275,12 @@ def check_bucket(s3: Any, bucket: str, what: str) -> None:
     access is bad input, not a failure found after a whole dump)."""
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
+    from backupctl.live.aws import error_code  # noqa: PLC0415
+
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
+        code = error_code(exc) or "error"
         found = {"404": "no such bucket", "NoSuchBucket": "no such bucket", "403": "access denied"}
         raise BadInput(f"{what} {bucket}", "an S3 bucket you can write", found.get(code, code)) from None
     except BotoCoreError as exc:
@@ -294,7 +296,6 @@ class Choice:
 
     key: str | None = None
     at: datetime | None = None
-    candidates: int = field(default=0, compare=False)
 
 
 def _taken(key: str) -> datetime | None:

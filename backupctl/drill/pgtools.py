@@ -457,7 +457,7 @@ class LocalServer:
             with contextlib.suppress(PgError):
                 if scalar(self.conn, "select pg_is_in_recovery()") == "f":
                     return
-            if self.pid() is None or not pid_alive(self.pid()):
+            if not pid_alive(self.pid()):
                 break  # the server gave up (recovery failed): its log says why
             time.sleep(0.1)
         text = server_log_tail(self.root / "server.log")
@@ -552,8 +552,7 @@ class Workspace:
         if self.keep:
             return
         for server in self.servers:
-            with contextlib.suppress(Exception):  # one server's trouble must not keep the others running
-                server.stop()
+            server.stop()  # never raises an Exception: one server's trouble does not keep the others running
         shutil.rmtree(self.root, ignore_errors=True)
 
 
