@@ -146,12 +146,14 @@ def check_evidence_bucket(s3: Any, bucket: str, what: str) -> tuple[str, int]:
 def write_evidence(
     s3: Any,
     bucket: str,
+    keys: tuple[str, str],
     report_for: Callable[[dict[str, Any]], dict[str, Any]],
     written: list[str],
     *,
     kms_key_id: str | None = None,
 ) -> dict[str, Any]:
-    """Stores the report as Markdown, then JSON, under Object Lock; returns where and until when.
+    """Stores the report as Markdown, then JSON, under Object Lock at ``keys`` (``evidence_keys``);
+    returns where and until when.
     ``report_for(evidence)`` renders the report naming that evidence. ``written`` collects each key once
     it is stored, so a failure part-way leaves an honest list; the JSON goes last, so a stored JSON copy
     always has its Markdown beside it."""
@@ -163,8 +165,7 @@ def write_evidence(
     extra: dict[str, Any] = {"ObjectLockMode": mode, "ObjectLockRetainUntilDate": until}
     if kms_key_id:
         extra |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
-    probe = report_for({})
-    json_key, md_key = evidence_keys(probe["drillId"], datetime.fromisoformat(probe["startedAt"]))
+    json_key, md_key = keys  # evidence_keys(...) of the drill
     sealed = {
         "sealed": True,
         "bucket": bucket,

@@ -172,7 +172,12 @@ def _seal_in_bucket(drill: Drill, evidence: Evidence, step: Any) -> None:
 
     try:
         drill.evidence = drillreport.write_evidence(
-            evidence.s3, evidence.bucket, report_sealed_as, written, kms_key_id=evidence.kms_key_id
+            evidence.s3,
+            evidence.bucket,
+            drillreport.evidence_keys(drill.id, drill.started_at),
+            report_sealed_as,
+            written,
+            kms_key_id=evidence.kms_key_id,
         )
     except BaseException as exc:
         drill.evidence = {
