@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backupctl.cli.common import audited, context, finish, live_options
 from backupctl.errors import BadInput
 from backupctl.findings import Finding
+from backupctl.live.outputs import key_arns
 
 if TYPE_CHECKING:
     from backupctl.live.session import Context
@@ -18,10 +19,8 @@ KMS_OUTPUTS = ("environment", "region", "configBucket", "keyArns")
 
 
 def _key_arns(ctx: Context, purpose: str | None) -> dict[str, str]:
-    """The stack's keys, and the DR region's as ``<purpose>-dr`` (runbook 3 covers every CMK)."""
-    arns = {str(k): str(v) for k, v in ctx.outputs["keyArns"].items()}
-    dr = ctx.outputs.get("drKeyArns") or {}
-    arns |= {f"{k}-dr": str(v) for k, v in dr.items()} if isinstance(dr, dict) else {}
+    """The stack's keys (``key_arns``), or the one ``--key`` names."""
+    arns = key_arns(ctx.outputs)
     if purpose is None:
         return arns
     if purpose not in arns:

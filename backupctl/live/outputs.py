@@ -18,6 +18,13 @@ REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 DATABASE_KEYS = ("identifier", "criticality", "rpoMinutes", "rtoMinutes")
 
 
+def key_arns(outputs: dict[str, Any]) -> dict[str, str]:
+    """The stack's keys by purpose, the DR region's as ``<purpose>-dr`` (runbook 3 covers every CMK)."""
+    arns = {str(k): str(v) for k, v in outputs["keyArns"].items()}
+    dr = outputs.get("drKeyArns") or {}
+    return arns | ({f"{k}-dr": str(v) for k, v in dr.items()} if isinstance(dr, dict) else {})
+
+
 def _parse(text: str, where: str) -> dict[str, Any]:
     data = parse_json(text, where, "JSON from `pulumi stack output --json`")
     if isinstance(data, dict) and isinstance(data.get("deployment"), dict):

@@ -26,6 +26,7 @@ from backupctl.live.aws import (
     error_code,
 )
 from backupctl.live.kmscheck import MAX_ROTATION_PERIOD_DAYS, rotation_period
+from backupctl.live.outputs import key_arns
 from components.settings import (
     ARTIFACTS_EXPIRE_DAYS,
     ARTIFACTS_GLACIER_DAYS,
@@ -138,12 +139,6 @@ def gather(outputs: dict[str, Any], clients: Clients, now: datetime | None = Non
             f"could not read AWS Config recorders ({error_code(exc)}); recording not checked"
         )
     return seen
-
-
-def key_arns(outputs: dict[str, Any]) -> dict[str, str]:
-    """The stack's keys by purpose, the DR region's as ``<purpose>-dr``."""
-    dr = outputs.get("drKeyArns") or {}
-    return {**outputs["keyArns"], **({f"{p}-dr": a for p, a in dr.items()} if isinstance(dr, dict) else {})}
 
 
 def _age(now: datetime, then: datetime) -> str:
@@ -434,8 +429,9 @@ def _check_evidence(outputs: dict[str, Any], state: BucketState) -> list[Finding
 
 def check_keys(outputs: dict[str, Any], seen: Observed) -> list[Finding]:
     findings: list[Finding] = []
+    arns = key_arns(outputs)
     for purpose, meta in seen.keys.items():
-        arn = str(key_arns(outputs)[purpose])
+        arn = arns[purpose]
         if meta is None:
             findings.append(
                 Finding("FAIL", "3", "kms-key-rotation", arn, f"{purpose} key {arn} was not found")
