@@ -567,19 +567,19 @@ SETTING_KEYS = (
 )
 
 
-def load_settings(get: Callable[[str], Any] | None = None, region: str | None = None) -> Settings:
-    """Read the stack configuration through ``pulumi.Config`` and validate it."""
+def load_settings(
+    get: Callable[[str], Any] | None = None, aws_get: Callable[[str], Any] | None = None
+) -> Settings:
+    """Validate the stack configuration: ``get`` reads this project's keys and ``aws_get`` the ``aws:``
+    ones (both through ``pulumi.Config`` when not given, as under the engine)."""
     import pulumi  # noqa: PLC0415 - keep parse_settings importable without the runtime
 
-    if get is None:
-        config = pulumi.Config(NAMESPACE)
-        get = config.get
-    aws_config = pulumi.Config("aws")
-    if region is None:
-        region = aws_config.get("region")
+    get = get or pulumi.Config(NAMESPACE).get
+    aws_get = aws_get or pulumi.Config("aws").get
     known: list[str] = []
-    if not aws_config.get_bool("skipRegionValidation"):
+    if str(aws_get("skipRegionValidation") or "").lower() != "true":
         import pulumi_aws  # noqa: PLC0415
 
         known = [r.value for r in pulumi_aws.Region]
-    return parse_settings({key: get(key) for key in SETTING_KEYS}, region=region, known_regions=known)
+    values = {key: get(key) for key in SETTING_KEYS}
+    return parse_settings(values, region=aws_get("region"), known_regions=known)

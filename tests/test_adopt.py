@@ -158,3 +158,18 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2 and report is None
     assert len(err.strip().splitlines()) == 1 and err.startswith("backupctl: error: "), err
     assert text in err
+
+
+def test_the_region_is_checked_as_in_the_preview_and_skip_region_validation_is_honoured(
+    aws: Any, project_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _mark(project_copy, orchestrator=LEGACY)
+    path = project_copy / "Pulumi.staging.yaml"
+    path.write_text(path.read_text().replace(f"aws:region: {REGION}", "aws:region: eu-westt-1"))
+    code, _, err = _adopt(project_copy, tmp_path, capsys)
+    assert code == 2 and "aws:region: expected a region pulumi-aws knows (did you mean eu-west-1?)" in err
+    stack = yaml.safe_load(path.read_text())
+    stack["config"]["aws:skipRegionValidation"] = True
+    path.write_text(yaml.safe_dump(stack))
+    _, _, err = _adopt(project_copy, tmp_path, capsys)
+    assert "pulumi-aws knows" not in err, err  # read from the stack file, as the provider reads it

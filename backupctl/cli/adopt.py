@@ -15,15 +15,15 @@ from backupctl.files import check_writable, write_json
 from backupctl.findings import exit_code, render_json, render_table, summary
 
 
-def _specs(root: Any, stack: str, wanted: list[str] | None) -> dict[str, str]:
-    """Database name -> adoptIdentifier, from the stack's settings (only databases marked for adoption)."""
-    from backupctl.offline.stackconfig import load_stack_config  # noqa: PLC0415
+def _specs(config: Any, wanted: list[str] | None) -> tuple[dict[str, str], str]:
+    """Database name -> adoptIdentifier, from the stack's settings (only databases marked for adoption),
+    and the stack's region."""
     from components.settings import NAMESPACE, SettingsError, load_settings  # noqa: PLC0415
 
-    config = load_stack_config(root, stack)
+    stack = config.stack
     try:
         settings = load_settings(
-            lambda k: config.values.get(f"{NAMESPACE}:{k}"), config.values.get("aws:region")
+            lambda k: config.values.get(f"{NAMESPACE}:{k}"), lambda k: config.values.get(f"aws:{k}")
         )
     except SettingsError as exc:
         raise BadInput.message(f"Pulumi.{stack}.yaml: {exc}") from None
@@ -42,23 +42,23 @@ def _specs(root: Any, stack: str, wanted: list[str] | None) -> dict[str, str]:
             "the existing instance's identifier on each database to adopt",
             "none",
         )
-    return {n: i for n, i in marked.items() if not wanted or n in wanted}
+    return {n: i for n, i in marked.items() if not wanted or n in wanted}, settings.region
 
 
 def cmd_adopt(args: argparse.Namespace) -> int:
-    from backupctl.live.adopt import Adoption, first_up, import_file  # noqa: PLC0415
+    from backupctl.live.adopt import INSTANCE, Adoption, first_up, import_file  # noqa: PLC0415
     from backupctl.live.aws import Rds  # noqa: PLC0415
     from backupctl.live.session import session_for  # noqa: PLC0415
-    from backupctl.offline.preview import close_runtime, preview_stack  # noqa: PLC0415
+    from backupctl.offline.preview import close_runtime, run_stack  # noqa: PLC0415
+    from backupctl.offline.stackconfig import load_stack_config  # noqa: PLC0415
 
     check_writable(args.out, "--out")  # refused before anything is read
-    root = project_dir(args)
-    marked = _specs(root, args.stack, args.database)
+    config = load_stack_config(project_dir(args), args.stack)
+    marked, region = _specs(config, args.database)
     try:
-        deployment = preview_stack(root, args.stack)
+        deployment = run_stack(config)
     finally:
         close_runtime()
-    region = str(deployment["deployment"]["resources"][0]["outputs"]["region"])
     rds = Rds(session_for(args, region), region)
     adoptions = []
     for name, identifier in sorted(marked.items()):
@@ -68,8 +68,7 @@ def cmd_adopt(args: argparse.Namespace) -> int:
         (resource,) = [
             r
             for r in deployment["deployment"]["resources"]
-            if r["type"] == "aws:rds/instance:Instance"
-            and r["inputs"]["tags"].get("maestro:database") == name
+            if r["type"] == INSTANCE and r["inputs"]["tags"].get("maestro:database") == name
         ]
         adoptions.append(Adoption(name, resource, live))
     findings = [f for a in adoptions for f in first_up(a)]
