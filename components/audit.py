@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import policy_document
+from components.keys import TOPIC_PUBLISHERS
 
 FAILED_JOB_PATTERN = {
     "source": ["aws.backup"],
@@ -30,7 +31,6 @@ FAILED_JOB_PATTERN = {
     "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"]},
 }
 REPORTS_SERVICE = "reports.backup.amazonaws.com"
-REPORTS_ROLE = f"role/aws-service-role/{REPORTS_SERVICE}/AWSServiceRoleForBackupReports"
 # The control is evaluated per RDS instance against its newest recovery point. Every database gets the
 # daily rule (03:00 + a 60-minute start window) and the verify check allows the same 26 h
 # (backupctl.live.verify.SNAPSHOT_MAX_AGE); an RPO-sized window (1 h) is always non-compliant for
@@ -121,11 +121,6 @@ class AlertsArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-# Who publishes to the alerts topic: the failed-jobs rule, vault notifications, and the scheduled jobs'
-# alarms (CloudWatch). Each must also be admitted by the topic's key (components/keys.py TOPIC_PUBLISHERS).
-ALERT_PUBLISHERS = ["events.amazonaws.com", "backup.amazonaws.com", "cloudwatch.amazonaws.com"]
-
-
 class Alerts(pulumi.ComponentResource):
     """The encrypted topic every failure lands on, and the rule that routes failed backup jobs to it."""
 
@@ -153,7 +148,9 @@ class Alerts(pulumi.ComponentResource):
                     {
                         "Sid": "ServicesPublishAlerts",
                         "Effect": "Allow",
-                        "Principal": {"Service": ALERT_PUBLISHERS},
+                        "Principal": {
+                            "Service": list(TOPIC_PUBLISHERS)
+                        },  # the services the topic's key admits
                         "Action": "sns:Publish",
                         "Resource": topic.arn,
                         "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},

@@ -357,7 +357,8 @@ def _retention(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
             MIN_SNAPSHOT_RETENTION_DAYS,
             minimum=MIN_SNAPSHOT_RETENTION_DAYS,
             maximum=VAULT_LOCK_MAX_RETENTION_DAYS,
-            why="runbook 1.1 daily snapshots 7 days; the vault lock keeps at most 400",
+            why=f"runbook 1.1 daily snapshots 7 days; the vault lock keeps at most "
+            f"{VAULT_LOCK_MAX_RETENTION_DAYS}",
         ),
         "weekly_retention_days": _int(
             values,
@@ -365,7 +366,8 @@ def _retention(values: Mapping[str, Any], prod: bool) -> dict[str, Any]:
             MIN_WEEKLY_RETENTION_DAYS,
             minimum=MIN_WEEKLY_RETENTION_DAYS,
             maximum=VAULT_LOCK_MAX_RETENTION_DAYS,
-            why="runbook 1.1 weekly basebackups 30 days; the vault lock keeps at most 400",
+            why=f"runbook 1.1 weekly basebackups 30 days; the vault lock keeps at most "
+            f"{VAULT_LOCK_MAX_RETENTION_DAYS}",
         ),
         "deletion_protection": deletion_protection,
         "vault_lock_mode": vault_lock,
