@@ -38,7 +38,7 @@ def _request(args: argparse.Namespace) -> Any:
 def cmd_preview(args: argparse.Namespace) -> int:
     from backupctl.offline.gate import preview  # noqa: PLC0415
 
-    return preview(_request(args), args.out, args.json)
+    return preview(_request(args), args.out)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

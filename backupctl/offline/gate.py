@@ -288,7 +288,7 @@ def list_policies(as_json: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def preview(request: CheckRequest, out: str | None, as_json: bool) -> int:
+def preview(request: CheckRequest, out: str | None) -> int:
     """`backupctl preview`: every stack under mocks, its summary printed, its deployment written to --out."""
     from backupctl.offline.preview import summarize  # noqa: PLC0415
 
@@ -307,7 +307,7 @@ def preview(request: CheckRequest, out: str | None, as_json: bool) -> int:
             write_json(outs[item.config.stack], item.deployment, "--out")
             print(f"wrote {outs[item.config.stack]}", file=sys.stderr)
         results[item.config.stack] = summarize(item.deployment)
-    if as_json:
+    if request.as_json:
         emit(json.dumps(results, indent=2) + "\n")
     else:
         emit("".join(_summary_text(stack, summary) for stack, summary in results.items()))
